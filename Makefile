@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   install, then run the whole loop on the bundled example in a temp folder
+#   make test   install with dev extras, then run the tests
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-dev system-deps lint completions docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e '.[dev,dask,ssh]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev system-deps
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: install
+	bash scripts/demo.sh
+
+test: install-dev
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check mlx tests bench
+
+completions: install
+	$(PY) -m mlx.cli.completions completions
+
+docs: install
+	$(PY) -m mlx.config.reference > docs/config.md
+
+bench: install-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,219 @@
+"""A small adapter over DVC's Python API: the only module that imports ``dvc``.
+
+DVC does the hashing, caching and remote transfers; mlx only asks it to. Pointer files
+(``*.dvc``) are read directly as YAML because their format is a stable, documented
+contract (``outs: [{md5, size, hash: md5, path}]``) and reading them must stay cheap
+on paths (serve, lineage) that should not import DVC at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlx.errors import DataNotAvailable, DvcError, IntegrityError, RemoteUnreachable
+
+POINTER_SUFFIX = ".dvc"
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What a ``.dvc`` file says about the one output it tracks."""
+
+    path: Path  # the tracked file, absolute
+    md5: str
+    size: int | None
+    pointer: Path  # the .dvc file itself
+
+    @property
+    def is_dir(self) -> bool:
+        return self.md5.endswith(".dir")
+
+
+def pointer_path(data_path: Path) -> Path:
+    return data_path.with_name(data_path.name + POINTER_SUFFIX)
+
+
+def parse_pointer(text: str | bytes, pointer: Path) -> Pointer:
+    """Parse a ``.dvc`` file's text (e.g. read from an old commit)."""
+    doc = yaml.safe_load(text) or {}
+    outs = doc.get("outs") or []
+    if len(outs) != 1 or "md5" not in outs[0]:
+        raise DvcError(f"{pointer}: expected one output with an md5 in a DVC pointer")
+    out = outs[0]
+    return Pointer(
+        path=pointer.parent / out["path"], md5=out["md5"], size=out.get("size"), pointer=pointer
+    )
+
+
+def read_pointer(data_path: Path) -> Pointer | None:
+    """The pointer tracking ``data_path``, or None when it is not DVC-tracked by a .dvc file."""
+    ptr = pointer_path(data_path)
+    if not ptr.is_file():
+        return None
+    return parse_pointer(ptr.read_text(encoding="utf-8"), ptr)
+
+
+def file_md5(path: Path, chunk: int = 1 << 20) -> str:
+    """The md5 DVC 3 records for a file (``hash: md5``: plain md5 of the bytes)."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, md5: str) -> None:
+    actual = file_md5(path)
+    if actual != md5:
+        raise IntegrityError(
+            f"{path} has md5 {actual}, but its DVC pointer says {md5}",
+            hint="the file was changed outside DVC; `dvc checkout` restores the tracked version",
+        )
+
+
+def cache_file(root: Path, md5: str) -> Path:
+    """Where DVC 3 keeps a file with this md5 in the repo's default cache."""
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def require_data(path: Path) -> None:
+    """Raise a clear, exit-3 error when a data file is not on disk."""
+    if path.exists():
+        return
+    ptr = pointer_path(path)
+    if ptr.is_file():
+        raise DataNotAvailable(
+            f"{path} is tracked by DVC but not in the work tree",
+            hint=f"fetch it with `dvc pull {ptr.name}` (from {ptr.parent})",
+        )
+    raise DataNotAvailable(f"data file not found: {path}", hint="check data paths in mlops.yaml")
+
+
+# --- operations through DVC's API ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep DVC's own log lines and progress bars out of mlx's output."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    old = os.environ.get("DVC_NO_ANALYTICS")
+    os.environ["DVC_NO_ANALYTICS"] = "1"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if old is None:
+            os.environ.pop("DVC_NO_ANALYTICS", None)
+
+
+@contextlib.contextmanager
+def open_repo(root: Path) -> Iterator[object]:
+    from dvc.exceptions import DvcException, NotDvcRepoError
+    from dvc.repo import Repo
+
+    with _quiet():
+        try:
+            repo = Repo(str(root))
+        except NotDvcRepoError:
+            raise DvcError(
+                f"{root} is not a DVC repository", hint="run `mlx init` (or `dvc init`)"
+            ) from None
+        try:
+            yield repo
+        except DvcException as exc:
+            raise _translate(exc) from None
+        finally:
+            repo.close()
+
+
+def _translate(exc: Exception) -> Exception:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "remote" in lowered and ("no remote" in lowered or "not specified" in lowered):
+        return RemoteUnreachable(
+            f"no DVC remote is configured: {text}", hint="`dvc remote add -d NAME URL`"
+        )
+    if "failed to push" in lowered or "failed to pull" in lowered or "unable to" in lowered:
+        return RemoteUnreachable(f"DVC could not reach the remote: {text}")
+    return DvcError(f"DVC: {text}")
+
+
+def is_dvc_repo(root: Path) -> bool:
+    return (root / ".dvc").is_dir()
+
+
+def init(root: Path, subdir: bool = False) -> None:
+    """``dvc init`` in ``root`` (a git work tree), with usage analytics off."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    with _quiet():
+        try:
+            repo = Repo.init(str(root), subdir=subdir)
+        except DvcException as exc:
+            raise DvcError(f"dvc init failed: {exc}") from None
+        try:
+            with repo.config.edit("repo") as conf:
+                conf["core"]["analytics"] = False
+        finally:
+            repo.close()
+
+
+def remotes(root: Path) -> tuple[dict[str, str], str | None]:
+    """Configured remotes (name → url) and the default remote's name."""
+    with open_repo(root) as repo:
+        conf = repo.config
+        return {k: v.get("url", "") for k, v in conf.get("remote", {}).items()}, conf["core"].get(
+            "remote"
+        )
+
+
+def set_remote(root: Path, name: str, url: str, default: bool = True) -> None:
+    with open_repo(root) as repo, repo.config.edit("repo") as conf:
+        conf["remote"][name] = {"url": url}
+        if default:
+            conf["core"]["remote"] = name
+
+
+def add(root: Path, paths: Sequence[Path]) -> list[Pointer]:
+    """``dvc add`` each path; returns the pointers written."""
+    with open_repo(root) as repo:
+        repo.add([str(p) for p in paths])
+    out = []
+    for p in paths:
+        ptr = read_pointer(p)
+        if ptr is None:
+            raise DvcError(f"dvc add did not write a pointer for {p}")
+        out.append(ptr)
+    return out
+
+
+def push(root: Path, targets: Sequence[Path], remote: str | None = None) -> int:
+    """Push the targets' cached files to the remote; returns how many were transferred."""
+    with open_repo(root) as repo:
+        return int(repo.push(targets=[str(t) for t in targets], remote=remote) or 0)
+
+
+def pull(root: Path, targets: Sequence[Path], remote: str | None = None) -> None:
+    with open_repo(root) as repo:
+        repo.pull(targets=[str(t) for t in targets], remote=remote)
+
+
+def fetch(
+    root: Path, targets: Sequence[Path], remote: str | None = None, rev: str | None = None
+) -> int:
+    """Bring the targets' files into the local cache (optionally as of commit ``rev``)."""
+    with open_repo(root) as repo:
+        kwargs = {"revs": [rev], "workspace": False} if rev else {}
+        result = repo.fetch(targets=[str(t) for t in targets], remote=remote, **kwargs)
+        return int(result or 0)

@@ -1,0 +1,99 @@
+"""The Python API: what the CLI calls, and what a notebook or CI script can call.
+
+Functions take plain arguments, return result objects with ``to_dict()``, and raise
+:class:`mlx.errors.MlxError` subclasses. Heavy libraries are imported inside the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlx.config import load_project
+from mlx.config.model import ProjectConfig
+
+
+def init(path: Path | str = ".", example: bool = False, remote: str | None = None):
+    """Create or complete an mlx project in ``path``; see :mod:`mlx.scaffold`."""
+    from mlx.scaffold import init_project
+
+    return init_project(Path(path), example=example, remote=remote)
+
+
+@dataclass
+class ValidateResult:
+    config_path: str
+    model: str
+    task: str
+    data: Any = None  # ValidationReport when data was checked
+    schema_written: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.data is None or self.data.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "config": {
+                "path": self.config_path,
+                "valid": True,
+                "model": self.model,
+                "task": self.task,
+            },
+            "data": self.data.to_dict() if self.data is not None else None,
+            "schema_written": self.schema_written,
+            "notes": self.notes,
+        }
+
+
+def validate(
+    config: Path | str | None = None,
+    config_only: bool = False,
+    infer: bool = False,
+    data: Path | str | None = None,
+) -> ValidateResult:
+    """Check the config, then (unless ``config_only``) the data against its rules.
+
+    ``infer`` first writes a pandera schema inferred from the data to ``data.schema``
+    (or ``schema.yaml`` beside the training data) and then validates against it.
+    """
+    project = load_project(config)
+    cfg = project.config
+    result = ValidateResult(str(project.path), cfg.model.name, cfg.model.task)
+    if config_only:
+        return result
+    from mlx.data import validate as validation
+
+    target = project.resolve(data) if data is not None else project.resolve(cfg.data.train)
+    if infer:
+        result.schema_written, note = _infer_schema(project, target)
+        if note:
+            result.notes.append(note)
+            project = _with_schema(project, result.schema_written)
+    result.data = validation.validate_file(project, target)
+    return result
+
+
+def _infer_schema(project: ProjectConfig, data_path: Path) -> tuple[str, str | None]:
+    from mlx.data import schema as schema_mod
+    from mlx.data.validate import read_training_frame
+    from mlx.util.atomic import write_text
+
+    cfg = project.config
+    frame = read_training_frame(project, data_path)
+    specs = schema_mod.infer_specs(frame, cfg.data)
+    ref = cfg.data.schema_file or str(Path(cfg.data.train).parent / "schema.yaml")
+    write_text(project.resolve(ref), schema_mod.schema_yaml(specs, cfg.data, cfg.model.task))
+    note = None
+    if cfg.data.schema_file is None:
+        note = f"wrote {ref}; add `schema: {ref}` under `data:` in {project.path.name} to use it"
+    return ref, note
+
+
+def _with_schema(project: ProjectConfig, ref: str) -> ProjectConfig:
+    data = project.config.data.model_copy(update={"schema_file": ref})
+    return ProjectConfig(project.config.model_copy(update={"data": data}), project.path)

@@ -1,0 +1,15 @@
+"""The command line: argument parsing, rendering and exit codes only.
+
+Each command lives in its own module and calls :mod:`mlx.api`; nothing here imports
+heavy libraries at module level, so ``mlx --help`` and ``mlx validate --config-only``
+start fast.
+"""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from mlx.cli.app import app
+
+    app(prog_name="mlx")

@@ -1,0 +1,48 @@
+"""The Typer application: global options and the list of commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlx import __version__
+from mlx.cli import init as init_cmd
+from mlx.cli import validate as validate_cmd
+from mlx.cli._output import set_traceback
+
+app = typer.Typer(
+    name="mlx",
+    help="Git-native MLOps for tabular models: validate, train, eval, promote, serve, monitor.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mlx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the Python stack on errors.", hidden=True)
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Git-native MLOps for tabular models."""
+    set_traceback(traceback)
+
+
+for module in (init_cmd, validate_cmd):
+    module.register(app)

@@ -1,0 +1,81 @@
+"""`mlx validate`: the config, then the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlx.cli._options import ConfigOpt, JsonOpt
+from mlx.cli._output import Output, finish, session
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+
+
+def validate(
+    config: ConfigOpt = None,
+    config_only: Annotated[
+        bool,
+        typer.Option("--config-only", help="Check mlops.yaml only (fast; for pre-commit hooks)."),
+    ] = False,
+    infer: Annotated[
+        bool,
+        typer.Option(
+            "--infer", help="Write a pandera schema inferred from the data, then validate."
+        ),
+    ] = False,
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data", help="Validate this file instead of data.train."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check mlops.yaml and the training data against its rules; exit 1 on any failure."""
+    with session(json_output, "validate") as out:
+        from mlx import api
+
+        result = api.validate(config, config_only=config_only, infer=infer, data=data)
+        out.emit(result.to_dict(), lambda o: _render(o, result))
+        finish(result.ok)
+
+
+def _render(out: Output, result) -> None:
+    from rich.markup import escape
+
+    out.print(
+        f"[green]ok[/]  config {escape(result.config_path)} (model {result.model}, {result.task})"
+    )
+    if result.schema_written:
+        out.print(f"[green]wrote[/] schema {escape(result.schema_written)}")
+    for note in result.notes:
+        out.print(f"[yellow]note[/] {escape(note)}")
+    report = result.data
+    if report is None:
+        return
+    if report.ok:
+        out.print(
+            f"[green]ok[/]  data {escape(report.path)}: {report.rows} rows, {report.columns} columns"
+        )
+        return
+    rows = [
+        [
+            f.column or "-",
+            f.check,
+            ", ".join(_fmt(v) for v in f.values),
+            f.count,
+            ", ".join(map(str, f.rows)),
+        ]
+        for f in report.failures
+    ]
+    out.table(
+        f"{report.path}: {len(report.failures)} failed checks ({report.rows} rows)",
+        ["column", "check", "failing values", "count", "rows"],
+        rows,
+    )
+
+
+def _fmt(value) -> str:
+    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,237 @@
+"""Load ``mlops.yaml`` into :class:`MlxConfig` with errors that point at file:line:key.
+
+YAML is composed into nodes first (``yaml.compose`` with the safe loader) so every key
+keeps its position; the same nodes are then constructed safely into Python objects.
+Pydantic's error locations are mapped back onto those positions, and unknown keys get
+a "did you mean" from the field names valid at that place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mlx.config.model import MlxConfig, ProjectConfig
+from mlx.errors import ConfigError, ConfigIssue
+
+CONFIG_NAME = "mlops.yaml"
+
+Path_ = tuple[str | int, ...]
+
+
+def find_config(start: Path | None = None) -> Path:
+    """The nearest ``mlops.yaml`` from ``start`` upwards (stopping at a git root)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            break
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {here} or its parents",
+        hint="run `mlx init` to create one, or pass --config PATH",
+    )
+
+
+def load_project(path: Path | str | None = None) -> ProjectConfig:
+    """Find (if ``path`` is None), read and validate the config."""
+    cfg_path = Path(path) if path is not None else find_config()
+    if cfg_path.is_dir():
+        cfg_path = cfg_path / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise ConfigError(
+            f"config file not found: {cfg_path}", hint="run `mlx init` or pass --config PATH"
+        )
+    text = cfg_path.read_text(encoding="utf-8")
+    return ProjectConfig(parse_config(text, str(cfg_path)), cfg_path.resolve())
+
+
+def parse_config(text: str, filename: str = CONFIG_NAME) -> MlxConfig:
+    """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        issue = ConfigIssue(
+            file=filename,
+            key="",
+            message=f"malformed YAML: {problem}",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
+        raise ConfigError(f"{filename} is not valid YAML", [issue]) from None
+    if node is None:
+        raise ConfigError(
+            f"{filename} is empty",
+            [ConfigIssue(filename, "", "expected a mapping with data: and model:", 1)],
+        )
+    marks: dict[Path_, yaml.Mark] = {}
+    key_marks: dict[Path_, yaml.Mark] = {}
+    _index_marks(node, (), marks, key_marks)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:  # e.g. a bad timestamp or duplicate-anchor problem
+        raise ConfigError(
+            f"{filename} is not valid YAML", [ConfigIssue(filename, "", str(exc))]
+        ) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        issue = ConfigIssue(
+            filename, "", f"expected a mapping at the top level, got {type(data).__name__}", 1
+        )
+        raise ConfigError(f"{filename} is invalid", [issue])
+    try:
+        return MlxConfig.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue(err, filename, marks, key_marks) for err in exc.errors()]
+        noun = "problem" if len(issues) == 1 else "problems"
+        raise ConfigError(f"{filename} has {len(issues)} {noun}", issues) from None
+
+
+def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> None:
+    marks[path] = node.start_mark
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            key_marks[(*path, key)] = key_node.start_mark
+            _index_marks(value_node, (*path, key), marks, key_marks)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_marks(item, (*path, i), marks, key_marks)
+
+
+def _issue(err: dict[str, Any], filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
+    raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    message = _message(err)
+    keyed = _KEYED.match(message)
+    if keyed:  # a cross-field check that names the key it is about
+        raw_loc = (*raw_loc, *(int(p) if p.isdigit() else p for p in keyed.group(1).split(".")))
+        message = keyed.group(2)
+    loc = _clean_loc(raw_loc)
+    suggestion = None
+    if err["type"] == "extra_forbidden":
+        valid = _valid_keys(raw_loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        suggestion = close[0] if close else None
+        message = "unknown key"
+        if valid and not suggestion:
+            message += f"; valid keys here: {', '.join(sorted(valid))}"
+        mark = key_marks.get(loc) or marks.get(loc)
+    else:
+        mark = key_marks.get(loc) or _nearest(loc, marks)
+    return ConfigIssue(
+        file=filename,
+        key=".".join(str(p) for p in loc),
+        message=message,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+        suggestion=suggestion,
+    )
+
+
+def _clean_loc(loc: tuple) -> Path_:
+    """Drop the union tag pydantic inserts after a runner's name; use the 'schema' alias."""
+    out = [
+        p for i, p in enumerate(loc) if not (i == 2 and loc[0] == "runners" and p in _RUNNER_KINDS)
+    ]
+    return tuple("schema" if p == "schema_file" else p for p in out)
+
+
+_RUNNER_KINDS = ("local", "ssh", "dask")
+_KEYED = re.compile(r"^\[([^\]]+)\] (.*)$", re.S)
+
+
+def _nearest(loc: Path_, marks: dict) -> yaml.Mark | None:
+    for i in range(len(loc), -1, -1):
+        if loc[:i] in marks:
+            return marks[loc[:i]]
+    return None
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if (
+        kind not in ("value_error", "assertion_error")
+        and "input" in err
+        and not isinstance(err["input"], dict | list)
+    ):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def _valid_keys(path: Path_) -> list[str]:
+    """Field names (aliases where set) allowed at ``path`` in the config model."""
+    model: Any = MlxConfig
+    for part in path:
+        model = _step(model, part)
+        if model is None:
+            return []
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    tagged = _union_member(annotation, part)
+    if tagged is not None:
+        return tagged
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and args:
+        return args[0]
+    return None
+
+
+def _union_member(annotation: Any, tag: str | int) -> Any:
+    """The member of a discriminated union whose ``kind`` literal equals ``tag``."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(annotation):
+        field = getattr(member, "model_fields", {}).get("kind")
+        if field is not None and tag in typing.get_args(field.annotation):
+            return member
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated; for a tagged union of models, return the first model."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            return models[0] if models else annotation
+        return annotation

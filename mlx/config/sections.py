@@ -1,0 +1,264 @@
+"""Config sections beyond data/model: eval, registry, storage, serve, monitor, runners.
+
+Every field has a default, so a config with only ``data`` and ``model`` is complete.
+Field descriptions are the documentation: ``docs/config.md`` is generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9_/-]*[a-zA-Z0-9])?$"
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors, defaults are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+
+# --- eval -----------------------------------------------------------------------------
+
+
+class GateSpec(Strict):
+    """Thresholds for one metric, with TFX semantics (value bounds + change vs baseline)."""
+
+    min: float | None = Field(None, description="Absolute lower bound on the metric.")
+    max: float | None = Field(None, description="Absolute upper bound on the metric.")
+    max_degradation: float | None = Field(
+        None,
+        ge=0,
+        description="Largest allowed worsening against the baseline model, in metric units "
+        "(direction-aware: a drop for AUC, a rise for log loss). Skipped with no baseline.",
+    )
+    max_relative_degradation: float | None = Field(
+        None,
+        ge=0,
+        description="Largest allowed worsening against the baseline, as a fraction of the "
+        "baseline value (0.02 = 2%). Skipped with no baseline.",
+    )
+
+
+class PerturbationCheck(Strict):
+    enabled: bool = Field(True, description="Run the perturbation (noise robustness) check.")
+    noise: float = Field(
+        0.01,
+        gt=0,
+        description="Gaussian noise on numeric inputs, as a fraction of each feature's std.",
+    )
+    max_mean_change: float = Field(
+        0.05,
+        gt=0,
+        description="Largest allowed mean |Δprediction| (probability, or relative for regression).",
+    )
+
+
+class EvalConfig(Strict):
+    gates: dict[str, GateSpec] = Field(
+        default_factory=dict,
+        description="Metric name → thresholds. Metrics: binary auc, log_loss, accuracy, "
+        "precision, recall, f1, brier; multiclass accuracy, macro_f1, log_loss; regression "
+        "rmse, mae, r2. A gated metric that cannot be computed fails the gate.",
+    )
+    baseline_stage: str | None = Field(
+        "prod", description="Stage whose current model is the baseline for change gates."
+    )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Columns whose values define slices with their own metrics.",
+    )
+    min_slice_rows: int = Field(
+        30, ge=1, description="Slices smaller than this are reported, not scored."
+    )
+    perturbation: PerturbationCheck = Field(default_factory=PerturbationCheck)
+    trivial_baseline: bool = Field(
+        True,
+        description="Fail when the model does not beat the trivial model "
+        "(class prior for classification, the mean for regression).",
+    )
+    output: str | None = Field(
+        None, description="Folder for metrics, plots and the report (default: <model.path>/eval)."
+    )
+
+
+# --- registry and storage -------------------------------------------------------------
+
+
+class RegistryConfig(Strict):
+    stages: list[str] = Field(
+        default_factory=lambda: ["dev", "staging", "prod"],
+        description="Stages a model version may be assigned to (GTO stage names).",
+    )
+    require_eval: bool = Field(
+        True,
+        description="promote refuses commits without passing eval results (--force overrides).",
+    )
+
+    @model_validator(mode="after")
+    def _stages_are_names(self) -> RegistryConfig:
+        import re
+
+        for stage in self.stages:
+            if not re.match(NAME_PATTERN, stage) or "/" in stage:
+                raise ValueError(f"stage {stage!r} is not a valid GTO stage name")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages must be unique")
+        return self
+
+
+class StorageConfig(Strict):
+    remote: str | None = Field(
+        None,
+        description="DVC remote to push/pull artifacts (default: the repo's DVC default remote).",
+    )
+
+
+# --- serve ----------------------------------------------------------------------------
+
+
+class PredictionLogConfig(Strict):
+    enabled: bool = Field(True, description="Write prediction logs that `mlx monitor` reads.")
+    dir: str = Field("logs/predictions", description="Folder for rotating Parquet prediction logs.")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="Fraction of requests logged.")
+    max_rows_per_file: int = Field(100_000, ge=1, description="Rotate after this many rows.")
+    flush_seconds: float = Field(5.0, gt=0, description="Flush buffered rows at least this often.")
+
+
+class BatchConfig(Strict):
+    chunk_rows: int = Field(65_536, ge=1, description="Rows per chunk when scoring files.")
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="Bad rows: stop with their row numbers, or skip them and report them."
+    )
+    threads: int = Field(
+        0, ge=0, description="onnxruntime threads for batch scoring (0 = all cores)."
+    )
+
+
+class ServeConfig(Strict):
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, description="Processes sharing the port, one onnxruntime thread each."
+    )
+    threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per worker.")
+    max_batch_size: int = Field(64, ge=1, description="Most rows coalesced into one session call.")
+    max_delay_us: int = Field(
+        0,
+        ge=0,
+        description="Wait this long for more requests before a call (0 = drain what is queued).",
+    )
+    max_queue: int = Field(2048, ge=1, description="Queued requests before new ones get 503.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
+    allow_non_finite: bool = Field(
+        False, description="Accept inf/-inf in numeric inputs (NaN means missing)."
+    )
+    token_env: str = Field(
+        "MLX_SERVE_TOKEN", description="Environment variable holding the optional bearer token."
+    )
+    prediction_log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+
+
+# --- monitor --------------------------------------------------------------------------
+
+
+class MonitorThresholds(Strict):
+    psi: float = Field(
+        0.2, gt=0, description="PSI on reference-decile bins above which a feature drifted."
+    )
+    ks: float = Field(
+        0.1, gt=0, le=1, description="KS statistic (effect size) for numeric features."
+    )
+    chi2_pvalue: float = Field(
+        0.001,
+        gt=0,
+        lt=1,
+        description="Two-sample contingency test p-value for categorical features.",
+    )
+    unseen_share: float = Field(
+        0.01, ge=0, le=1, description="Share of unseen categories that is drift."
+    )
+    null_rate_increase: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Rise in null rate over the reference that is a data-quality failure.",
+    )
+    out_of_range_share: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of values outside the training range that is a failure.",
+    )
+    prediction_psi: float = Field(
+        0.2, gt=0, description="PSI on the prediction scores that is drift."
+    )
+    drift_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Importance-weighted share of drifted features that is dataset drift.",
+    )
+
+
+class MonitorConfig(Strict):
+    current: str | None = Field(
+        None, description="Default current data: a file or a prediction-log folder."
+    )
+    min_rows: int = Field(
+        500, ge=1, description="Below this many rows a feature is 'not enough data', not drift."
+    )
+    thresholds: MonitorThresholds = Field(default_factory=MonitorThresholds)
+    on_drift: Literal["none", "retrain"] = Field("none", description="What to do on drift.")
+    retrain_branch: str = Field(
+        "mlx/retrain-{date}", description="Branch the retrained model is committed on."
+    )
+    auto_promote: str | None = Field(
+        None,
+        description="Stage to promote a retrained model to when its gates pass (default: never).",
+    )
+
+
+# --- runners --------------------------------------------------------------------------
+
+
+class LocalRunner(Strict):
+    kind: Literal["local"] = "local"
+
+
+class SshRunner(Strict):
+    kind: Literal["ssh"]
+    host: str = Field(description="Host name or address (an ~/.ssh/config alias works).")
+    user: str | None = Field(None, description="Login user (default: ssh config or current user).")
+    port: int = Field(22, ge=1, le=65535)
+    identity_file: str | None = Field(None, description="Private key file.")
+    known_hosts: str | None = Field(
+        None,
+        description="known_hosts file to check the host key against (default: ~/.ssh/known_hosts).",
+    )
+    workdir: str = Field(
+        "~/.cache/mlx-runner", description="Where bundles and runs live on the host."
+    )
+    python: str = Field("python3", description="Python on the host used to run or create the venv.")
+    venv: str | None = Field(None, description="Existing venv on the host to run stages in.")
+    setup: Literal["none", "requirements", "project"] = Field(
+        "none",
+        description="Create the venv on first use: from requirements.txt, or by installing the project.",
+    )
+    connect_timeout: float = Field(10.0, gt=0)
+
+
+class DaskRunner(Strict):
+    kind: Literal["dask"]
+    scheduler: str = Field(description="Scheduler address, e.g. tcp://10.0.0.5:8786.")
+    partitions: int | None = Field(
+        None, ge=1, description="Partitions per dataset (default: 2 per worker)."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the scheduler.")
+
+
+RunnerConfig = Annotated[LocalRunner | SshRunner | DaskRunner, Field(discriminator="kind")]

@@ -1,0 +1,1 @@
+"""Data: reading tables, schemas (pandera), validation and the bundled example."""

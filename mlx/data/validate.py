@@ -1,0 +1,209 @@
+"""Validate a data file against the project's rules; every failure in one run.
+
+pandera runs lazily and its ``failure_cases`` are folded into one row per
+(column, check) with a sample of failing values and row numbers. Follow-on noise is
+dropped: once a value cannot be coerced to the column's type, the dtype and range
+checks on that same column would only repeat it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlx.config.model import ProjectConfig
+from mlx.data import schema as schema_mod
+from mlx.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE = 5
+
+
+@dataclass
+class Failure:
+    column: str | None
+    check: str
+    count: int
+    values: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # 0-based data row numbers (CSV line = row + 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ValidationReport:
+    path: str
+    rows: int
+    columns: int
+    failures: list[Failure]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "path": self.path,
+            "rows": self.rows,
+            "columns": self.columns,
+            "failures": [f.to_dict() for f in self.failures],
+        }
+
+
+def load_schema_text(project: ProjectConfig) -> str | None:
+    ref = project.config.data.schema_file
+    if ref is None:
+        return None
+    path = project.resolve(ref)
+    if not path.is_file():
+        raise ConfigError(
+            f"schema file not found: {path}",
+            [ConfigIssue(str(project.path), "data.schema", f"file {ref} does not exist")],
+            hint="create it with `mlx validate --infer`",
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def read_training_frame(project: ProjectConfig, path: Path | None = None) -> pd.DataFrame:
+    from mlx.data.io import read_table
+
+    data = project.config.data
+    return read_table(path or project.resolve(data.train), schema_mod.string_columns(data))
+
+
+def validate_frame(
+    frame: pd.DataFrame, project: ProjectConfig, path: str
+) -> tuple[ValidationReport, pd.DataFrame]:
+    """Check ``frame``; returns the report and the frame as coerced by the schema."""
+    import pandera.pandas as pa
+
+    cfg = project.config
+    try:
+        schema = schema_mod.build_schema(cfg.data, load_schema_text(project), cfg.model.task)
+    except (pa.errors.SchemaDefinitionError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"invalid data schema: {exc}") from None
+    failures: list[Failure] = []
+    coerced = frame
+    try:
+        coerced = schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = summarize(exc.failure_cases)
+    failures += _role_checks(frame, project)
+    return ValidationReport(path, len(frame), len(frame.columns), failures), coerced
+
+
+def validate_file(project: ProjectConfig, path: Path | None = None) -> ValidationReport:
+    target = path or project.resolve(project.config.data.train)
+    frame = read_training_frame(project, target)
+    report, _ = validate_frame(frame, project, _display(project, target))
+    return report
+
+
+def _display(project: ProjectConfig, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+def _role_checks(frame: pd.DataFrame, project: ProjectConfig) -> list[Failure]:
+    """Checks pandera cannot express from the config alone."""
+    cfg = project.config
+    out: list[Failure] = []
+    target = cfg.data.target
+    if target in frame.columns and cfg.model.task != "regression":
+        n_classes = frame[target].nunique(dropna=True)
+        if n_classes < 2:
+            out.append(
+                Failure(
+                    target,
+                    "at least two classes",
+                    1,
+                    [str(v) for v in frame[target].dropna().unique()[:SAMPLE]],
+                )
+            )
+        elif cfg.model.task == "binary" and n_classes > 2:
+            out.append(
+                Failure(
+                    target,
+                    "binary target has two classes",
+                    n_classes,
+                    [str(v) for v in frame[target].dropna().unique()[:SAMPLE]],
+                )
+            )
+    elif target in frame.columns and frame[target].nunique(dropna=True) < 2:
+        out.append(
+            Failure(
+                target,
+                "target is not constant",
+                1,
+                [str(v) for v in frame[target].dropna().unique()[:1]],
+            )
+        )
+    return out
+
+
+def summarize(cases: pd.DataFrame) -> list[Failure]:
+    """One :class:`Failure` per (column, check), noise dropped, in a stable order."""
+    cases = cases.copy()
+    cases["column"] = cases["column"].where(cases["column"].notna(), None)
+    coerce_failed = set(
+        cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"]
+    )
+    keep = []
+    for _, case in cases.iterrows():
+        check = str(case["check"])
+        col = case["column"]
+        if col in coerce_failed and not check.startswith("coerce_dtype"):
+            if check.startswith("dtype(") or "TypeError" in str(case["failure_case"]):
+                continue
+        keep.append(case)
+    grouped: dict[tuple[str | None, str], Failure] = {}
+    for case in keep:
+        if (
+            case["check"] == "column_in_dataframe"
+        ):  # pandera puts the missing column in failure_case
+            case = case.copy()
+            case["column"], case["failure_case"] = str(case["failure_case"]), None
+        key = (case["column"], _check_name(str(case["check"]), case["column"]))
+        fail = grouped.setdefault(key, Failure(key[0], key[1], 0))
+        fail.count += 1
+        value = case["failure_case"]
+        if value is not None and len(fail.values) < SAMPLE and _jsonable(value) not in fail.values:
+            fail.values.append(_jsonable(value))
+        index = case.get("index")
+        if index is not None and index == index and len(fail.rows) < SAMPLE:  # not NaN
+            fail.rows.append(int(index))
+    return sorted(grouped.values(), key=lambda f: (f.column or "", f.check))
+
+
+def _check_name(check: str, column: str | None) -> str:
+    """pandera's check ids in words a person reads in a table."""
+    if check == "column_in_dataframe":
+        return "column present"
+    if check == "column_in_schema":
+        return "column allowed"
+    if check.startswith("coerce_dtype("):
+        return "type " + check[len("coerce_dtype(") :].rstrip(")").strip("'")
+    if check == "not_nullable":
+        return "not null"
+    if check == "field_uniqueness":
+        return "unique"
+    return check
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)

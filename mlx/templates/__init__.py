@@ -1,0 +1,1 @@
+"""mlops.yaml templates written by `mlx init`."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole mlx loop on the bundled example, in a throwaway folder.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+export PATH="$here/.venv/bin:$PATH"
+work="$(mktemp -d -t mlx-demo-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+# the demo's commits and remote stay inside the throwaway folder
+export HOME="$work/home" XDG_DATA_HOME="$work/home/.local/share" DVC_NO_ANALYTICS=1
+mkdir -p "$HOME"
+git config --global user.name "mlx demo"
+git config --global user.email "demo@example.com"
+git config --global init.defaultBranch main
+cd "$work"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+step mlx init churn --example
+cd churn
+step git add -A
+step git commit -q -m "Set up mlx with the example dataset"
+step mlx validate --config-only
+step mlx validate
+printf '\nDemo finished in %s\n' "$work"
