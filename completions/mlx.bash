@@ -9,8 +9,8 @@ _mlx() {
     done
     case "$cmd" in
         "") opts="--version --help -h eval init train validate" ;;
-        eval) opts="--config -c --commit --json --help -h"
-            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        eval) opts="--config -c --commit --runner -r --json --help -h"
+            case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         init) opts="--example --remote --json --help -h"
             case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
@@ -18,8 +18,8 @@ _mlx() {
         train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        validate) opts="--config -c --config-only --infer --data --json --help -h"
-            case "$prev" in --config|-c|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        validate) opts="--config -c --config-only --infer --data --runner -r --json --help -h"
+            case "$prev" in --config|-c|--data|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         *) opts="" ;;
     esac

@@ -8,6 +8,7 @@ complete -c mlx -n '__fish_use_subcommand' -a train -d 'Validate the data, train
 complete -c mlx -n '__fish_use_subcommand' -a validate -d 'Check mlops.yaml and the training data against its rules; exit 1 on any failure.'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l commit -d 'Commit the eval results and dvc.yaml.'
+complete -c mlx -n '__fish_seen_subcommand_from eval' -l runner -s r -r -d 'Run on this runner from mlops.yaml `runners:` (ssh: on the host, from the committed state; default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l example -d 'Add the bundled churn dataset (DVC-tracked) and its config.'
@@ -24,6 +25,7 @@ complete -c mlx -n '__fish_seen_subcommand_from validate' -l config -s c -r -F -
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l config-only -d 'Check mlops.yaml only (fast; for pre-commit hooks).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l infer -d 'Write a pandera schema inferred from the data, then validate.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l data -r -F -d 'Validate this file instead of data.train.'
+complete -c mlx -n '__fish_seen_subcommand_from validate' -l runner -s r -r -d 'Run on this runner from mlops.yaml `runners:` (ssh: on the host, from the committed state; default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit.'
 # commands: eval init train validate

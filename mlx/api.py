@@ -30,6 +30,7 @@ class ValidateResult:
     data: Any = None  # ValidationReport when data was checked
     schema_written: str | None = None
     notes: list[str] = field(default_factory=list)
+    runner: dict[str, Any] | None = None  # where the data check ran, when not here
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,7 @@ class ValidateResult:
             "data": self.data.to_dict() if self.data is not None else None,
             "schema_written": self.schema_written,
             "notes": self.notes,
+            **({"runner": self.runner} if self.runner else {}),
         }
 
 
@@ -55,11 +57,15 @@ def validate(
     config_only: bool = False,
     infer: bool = False,
     data: Path | str | None = None,
+    runner: str | None = None,
+    log=None,
 ) -> ValidateResult:
     """Check the config, then (unless ``config_only``) the data against its rules.
 
     ``infer`` first writes a pandera schema inferred from the data to ``data.schema``
     (or ``schema.yaml`` beside the training data) and then validates against it.
+    ``runner`` (an ssh runner) checks the committed data on that host instead; the
+    config is always checked here.
     """
     project = load_project(config)
     cfg = project.config
@@ -69,6 +75,8 @@ def validate(
     from mlx.data import validate as validation
 
     target = project.resolve(data) if data is not None else project.resolve(cfg.data.train)
+    if runner is not None and _remote_validate(project, runner, target, infer, result, log):
+        return result
     if infer:
         result.schema_written, note = _infer_schema(project, target)
         if note:
@@ -76,6 +84,28 @@ def validate(
             project = _with_schema(project, result.schema_written)
     result.data = validation.validate_file(project, target)
     return result
+
+
+def _remote_validate(project, runner, target, infer, result, log) -> bool:
+    """Validate on the runner's host when it is an ssh runner; returns whether it did."""
+    from mlx.errors import UsageError
+
+    name, spec = project.runner(runner)
+    if spec.kind != "ssh":
+        if spec.kind == "dask":
+            result.notes.append(f"runner {name!r} is a Dask cluster; validate ran here")
+        return False
+    if infer:
+        raise UsageError("--infer writes a schema into this work tree; run it without --runner")
+    from mlx.data.validate import Failure, ValidationReport
+    from mlx.runners import get_runner
+    from mlx.runners.ssh_checks import validate as remote
+
+    report, result.runner = remote(get_runner(project, name), project, target, log)
+    failures = [Failure(**f) for f in report.pop("failures")]
+    report.pop("ok", None)
+    result.data = ValidationReport(**report, failures=failures)
+    return True
 
 
 def _infer_schema(project: ProjectConfig, data_path: Path) -> tuple[str, str | None]:
@@ -105,15 +135,35 @@ def train(
     commit: bool = False,
     progress=None,
     ship_data: bool = False,
+    log=None,
 ):
-    """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.train.pipeline`."""
+    """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.train.pipeline`.
+
+    ``runner`` names a runner from ``runners:`` (see docs/runners.md); ``log`` receives
+    remote runners' output, one line per call."""
     from mlx.train.pipeline import train as run
 
-    return run(load_project(config), runner, commit=commit, progress=progress, ship_data=ship_data)
+    return run(
+        load_project(config),
+        runner,
+        commit=commit,
+        progress=progress,
+        ship_data=ship_data,
+        log=log,
+    )
 
 
-def evaluate(config: Path | str | None = None, ref: str | None = None, commit: bool = False):
-    """Evaluate a model (default: the working-tree model) with gates and checks."""
+def evaluate(
+    config: Path | str | None = None,
+    ref: str | None = None,
+    commit: bool = False,
+    runner: str | None = None,
+    log=None,
+):
+    """Evaluate a model (default: the working-tree model) with gates and checks.
+
+    ``runner`` (an ssh runner) scores the committed model on that host; results are
+    written and declared here."""
     from mlx.evaluate.pipeline import evaluate as run
 
     project = load_project(config)
@@ -126,4 +176,35 @@ def evaluate(config: Path | str | None = None, ref: str | None = None, commit: b
             raise RefError(
                 f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
             )
-    return run(project, model_dir, commit=commit)
+    if runner is not None:
+        remote = _remote_evaluate(project, runner, model_dir, commit, log)
+        if remote is not None:
+            return remote
+    result = run(project, model_dir, commit=commit)
+    if runner is not None:
+        name, spec = project.runner(runner)
+        result.runner = {"name": name, "kind": spec.kind, "where": "here"}
+    return result
+
+
+def _remote_evaluate(project, runner, model_dir, commit, log):
+    """Eval on the runner's host when it is an ssh runner (else None: eval runs here)."""
+    name, spec = project.runner(runner)
+    if spec.kind != "ssh":
+        return None
+    from mlx.adapters.git import Git
+    from mlx.evaluate.pipeline import eval_folder, record_results
+    from mlx.runners import get_runner
+    from mlx.runners.ssh_checks import evaluate as remote
+    from mlx.util.atomic import atomic_dir
+
+    model_dir = model_dir or project.model_dir
+    eval_dir = eval_folder(project, model_dir)
+    ssh = get_runner(project, name)
+    with atomic_dir(eval_dir) as tmp:
+        doc, plots, info = remote(ssh, project, model_dir, tmp, log)
+    result = record_results(
+        project, Git.discover(project.root), eval_dir, doc, plots, model_dir, commit
+    )
+    result.runner = info
+    return result

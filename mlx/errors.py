@@ -146,7 +146,25 @@ class DataNotAvailable(EnvironmentProblem):
 
 
 class RemoteUnreachable(EnvironmentProblem):
-    pass
+    """A DVC remote, ssh host or Dask scheduler cannot be reached."""
+
+
+class RemoteAuthFailed(EnvironmentProblem):
+    """The ssh host refused our key, or its host key is not a known one."""
+
+
+class RemoteCommandFailed(EnvironmentProblem):
+    """A runner's set-up step on the host failed (python, venv, `dvc pull`, transfer)."""
+
+
+class MissingExtra(EnvironmentProblem):
+    """An optional dependency group (``pip install 'mlx-mlops[NAME]'``) is not installed."""
+
+    def __init__(self, extra: str, purpose: str, missing: str) -> None:
+        super().__init__(
+            f"{purpose} needs the optional extra mlx-mlops[{extra}] ({missing} is not installed)",
+            hint=f"pip install 'mlx-mlops[{extra}]'",
+        )
 
 
 class IntegrityError(EnvironmentProblem):

@@ -122,6 +122,14 @@ class Git:
         except git.GitCommandError:
             return None
 
+    def tree(self, rev: str = "HEAD") -> str:
+        """The tree hash of ``rev``: the content address of its tracked files."""
+        return self.run("rev-parse", "--verify", f"{rev}^{{tree}}")
+
+    def archive(self, rev: str, dest: Path) -> None:
+        """Write the files tracked at ``rev`` as a tar file (``git archive``)."""
+        self.run("archive", "--format=tar", f"--output={dest}", rev)
+
     def user(self) -> str:
         reader = self._repo.config_reader()
         name = reader.get_value("user", "name", default="")

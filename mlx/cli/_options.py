@@ -26,3 +26,12 @@ RunnerOpt = Annotated[
         "--runner", "-r", help="Runner from mlops.yaml `runners:` (default: default_runner)."
     ),
 ]
+CheckRunnerOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--runner",
+        "-r",
+        help="Run on this runner from mlops.yaml `runners:` (ssh: on the host, from the "
+        "committed state; default: here).",
+    ),
+]

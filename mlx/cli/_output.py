@@ -61,6 +61,12 @@ class Output:
         """A progress remark: shown to people, kept off stdout under --json."""
         self.err.print(message) if self.json else self.console.print(message)
 
+    def remote_log(self, line: str) -> None:
+        """A line of a remote runner's output: dimmed, on stderr (stdout stays the result's)."""
+        from rich.markup import escape
+
+        self.err.print(f"[dim]│ {escape(line)}[/]", soft_wrap=True)
+
     def emit(self, payload: dict[str, Any], render: Callable[[Output], None] | None = None) -> None:
         """Print the command's result: JSON document, or ``render(self)`` for people."""
         if self.json:

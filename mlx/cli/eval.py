@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlx.cli._options import ConfigOpt, JsonOpt
+from mlx.cli._options import CheckRunnerOpt, ConfigOpt, JsonOpt
 from mlx.cli._output import Output, finish, session
 
 
@@ -25,13 +25,14 @@ def eval_(
     commit: Annotated[
         bool, typer.Option("--commit", help="Commit the eval results and dvc.yaml.")
     ] = False,
+    runner: CheckRunnerOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Score the ONNX model on its test split; gates and checks; exit 1 if any fails."""
     with session(json_output, "eval") as out:
         from mlx import api
 
-        result = api.evaluate(config, ref=ref, commit=commit)
+        result = api.evaluate(config, ref=ref, commit=commit, runner=runner, log=out.remote_log)
         out.emit(result.to_dict(), lambda o: _render(o, result))
         finish(result.passed)
 
@@ -73,6 +74,10 @@ def _render(out: Output, result) -> None:
     for name, check in doc["checks"].items():
         mark = "[green]pass[/]" if check["passed"] else "[red]FAIL[/]"
         out.print(f"{mark} {name.replace('_', ' ')}: {escape(check['reason'])}")
+    if result.runner and result.runner.get("where") != "here":
+        out.print(
+            f"ran on {escape(str(result.runner.get('address')))} (runner {result.runner['name']})"
+        )
     verdict = "[green]passed[/]" if result.passed else "[red]failed[/]"
     out.print(
         f"eval {verdict}; results in {escape(result.eval_dir)} (report.md, metrics.json, plots/)"

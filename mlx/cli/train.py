@@ -39,7 +39,12 @@ def train(
                 bar.update(task, completed=done, total=total)
 
             result = api.train(
-                config, runner=runner, commit=commit, progress=progress, ship_data=ship_data
+                config,
+                runner=runner,
+                commit=commit,
+                progress=progress,
+                ship_data=ship_data,
+                log=out.remote_log,
             )
         out.emit(result.to_dict(), lambda o: _render(o, result))
 
@@ -57,6 +62,13 @@ def _render(out: Output, result) -> None:
     out.print(
         f"  model.onnx md5 {result.onnx_md5}; data {escape(result.data['path'])} md5 {result.data['md5']}"
     )
+    runner = result.runner
+    if runner.get("kind") not in (None, "local"):
+        where = runner.get("address") or runner.get("scheduler") or runner.get("host")
+        out.print(
+            f"  ran on {escape(str(where))} (runner {escape(runner['name'])}, "
+            f"{runner.get('kind')}, {runner.get('duration_s', 0):.1f} s)"
+        )
     for note in result.notes:
         out.print(f"[yellow]note[/] {escape(note)}")
     if result.commit:

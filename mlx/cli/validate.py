@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlx.cli._options import ConfigOpt, JsonOpt
+from mlx.cli._options import CheckRunnerOpt, ConfigOpt, JsonOpt
 from mlx.cli._output import Output, finish, session
 
 
@@ -31,13 +31,21 @@ def validate(
         Optional[Path],  # noqa: UP045
         typer.Option("--data", help="Validate this file instead of data.train."),
     ] = None,
+    runner: CheckRunnerOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Check mlops.yaml and the training data against its rules; exit 1 on any failure."""
     with session(json_output, "validate") as out:
         from mlx import api
 
-        result = api.validate(config, config_only=config_only, infer=infer, data=data)
+        result = api.validate(
+            config,
+            config_only=config_only,
+            infer=infer,
+            data=data,
+            runner=runner,
+            log=out.remote_log,
+        )
         out.emit(result.to_dict(), lambda o: _render(o, result))
         finish(result.ok)
 

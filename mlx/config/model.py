@@ -179,7 +179,11 @@ class MlxConfig(Strict):
     runners: dict[str, RunnerConfig] = Field(
         default_factory=dict, description="Named runners: kind local, ssh or dask."
     )
-    default_runner: str = Field("local", description="Runner used when --runner is not given.")
+    default_runner: str = Field(
+        "local",
+        description="Runner `mlx train` uses when --runner is not given (validate and eval "
+        "run here unless given --runner).",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> MlxConfig:

@@ -29,6 +29,7 @@ class EvalResult:
     eval_dir: str
     changed: list[str] = field(default_factory=list)
     commit: str | None = None
+    runner: dict[str, Any] | None = None  # where it ran, when not here
 
     @property
     def passed(self) -> bool:
@@ -41,6 +42,7 @@ class EvalResult:
             "eval_dir": self.eval_dir,
             "changed": self.changed,
             "commit": self.commit,
+            **({"runner": self.runner} if self.runner else {}),
         }
 
 
@@ -129,17 +131,42 @@ def evaluate(
     ``baseline``: ``{"ref", "version", "commit", "model_dir"}`` of the model change gates
     compare against (it is scored on the same rows); None skips change gates.
     """
+    from mlx.util.atomic import atomic_dir
+
+    git = Git.discover(project.root)
+    model_dir = model_dir or project.model_dir
+    eval_dir = eval_folder(project, model_dir)
+    with atomic_dir(eval_dir) as tmp:
+        doc, plot_specs = run_eval_stage(project, model_dir, tmp, baseline, head=git.head())
+    return record_results(project, git, eval_dir, doc, plot_specs, model_dir, commit)
+
+
+def eval_folder(project: ProjectConfig, model_dir: Path) -> Path:
+    cfg = project.config
+    return project.resolve(cfg.eval.output) if cfg.eval.output else model_dir / EVAL_DIR
+
+
+def run_eval_stage(
+    project: ProjectConfig,
+    model_dir: Path,
+    out: Path,
+    baseline: dict[str, Any] | None = None,
+    head: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score, gate and check the model; write metrics.json, scores.json, report.md and
+    plots/ into ``out``. Returns the metrics document and the DVC plot definitions.
+
+    Needs no git (``head`` is the commit to record), so remote runners run this same
+    function in a bundle (``python -m mlx.evaluate.stage``).
+    """
     from mlx.evaluate import checks
     from mlx.evaluate.gates import check_gates
     from mlx.evaluate.metrics import compute_metrics
     from mlx.evaluate.plots import make_plots
     from mlx.evaluate.report import render_markdown
     from mlx.evaluate.slices import slice_metrics
-    from mlx.util.atomic import atomic_dir
 
     cfg = project.config
-    git = Git.discover(project.root)
-    model_dir = model_dir or project.model_dir
     meta, sess = load_model(model_dir)
     scored = score_test_split(project, meta, sess)
     task = meta["task"]
@@ -169,7 +196,6 @@ def evaluate(
         )
     gates_passed = all(r.passed for r in results)
     passed = gates_passed and all(c["passed"] for c in checks_doc.values())
-    eval_dir = project.resolve(cfg.eval.output) if cfg.eval.output else model_dir / EVAL_DIR
     doc: dict[str, Any] = {
         "format": FORMAT,
         "model": {"name": meta["name"], "md5": meta["onnx"]["md5"]},
@@ -178,7 +204,7 @@ def evaluate(
             "md5": meta["data"]["md5"],
             "test_rows": len(scored.y_test),
         },
-        "commit": git.head(),
+        "commit": head,
         "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "metrics": metrics,
         "slices": slice_metrics(
@@ -193,35 +219,51 @@ def evaluate(
         "checks": checks_doc,
         "passed": passed,
     }
-    with atomic_dir(eval_dir) as tmp:
-        plots = make_plots(
-            task,
-            scored.y_test,
-            scored.pred,
-            meta["classes"] or [],
-            meta.get("feature_importance", {}),
-            tmp / "plots",
-        )
-        doc["plots"] = {k: {"png": v["png"], "data": v["data"]} for k, v in plots.items()}
-        _write_json(tmp / "metrics.json", doc)
-        _write_json(tmp / SCORES, metrics)  # flat: what `dvc metrics show/diff` displays
-        (tmp / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    plots = make_plots(
+        task,
+        scored.y_test,
+        scored.pred,
+        meta["classes"] or [],
+        meta.get("feature_importance", {}),
+        out / "plots",
+    )
+    doc["plots"] = {k: {"png": v["png"], "data": v["data"]} for k, v in plots.items()}
+    _write_json(out / "metrics.json", doc)
+    _write_json(out / SCORES, metrics)  # flat: what `dvc metrics show/diff` displays
+    (out / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    return doc, {k: {"data": v["data"], "dvc": v["dvc"]} for k, v in plots.items()}
+
+
+def record_results(
+    project: ProjectConfig,
+    git: Git,
+    eval_dir: Path,
+    doc: dict[str, Any],
+    plot_specs: dict[str, Any],
+    model_dir: Path,
+    commit: bool = False,
+) -> EvalResult:
+    """Declare the written results in dvc.yaml, list what changed, commit on request."""
     rel_eval = git.relative(eval_dir)
     dvc.declare(
         project.root,
         metrics=f"{rel_eval}/{SCORES}",
-        plots=[{f"{rel_eval}/plots/{v['data']}": v["dvc"]} for v in plots.values()],
+        plots=[{f"{rel_eval}/plots/{v['data']}": v["dvc"]} for v in plot_specs.values()],
     )
     result = EvalResult(doc, str(rel_eval))
     result.changed = [
         c for c in (str(rel_eval), "dvc.yaml") if git.run("status", "--porcelain", "--", c)
     ]
     if commit and result.changed:
-        verdict = "passed" if passed else "FAILED"
         from mlx.train.pipeline import HEADLINE
 
+        task = load_metadata(model_dir)["task"]
+        verdict = "passed" if doc["passed"] else "FAILED"
+        metrics = doc["metrics"]
         shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[task] if k in metrics)
-        result.commit = git.commit(f"Eval {meta['name']}: {verdict} ({shown})", result.changed)
+        result.commit = git.commit(
+            f"Eval {doc['model']['name']}: {verdict} ({shown})", result.changed
+        )
     return result
 
 

@@ -2,7 +2,9 @@
 
 A runner takes a :class:`TrainJob` and leaves the stage's output files in
 ``job.out_dir`` (on this machine), returning the metadata the stage wrote. The stage
-itself is always :func:`mlx.train.stage.run_train_stage`.
+itself is always :func:`mlx.train.stage.run_train_stage`: in this process (local), in
+``python -m mlx.train.stage`` on the host (ssh), or here with the boosting done by
+``lightgbm.dask`` on the cluster (dask). See docs/runners.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlx.config.model import ProjectConfig
-from mlx.errors import UsageError
+from mlx.errors import MissingExtra, UsageError
+
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -25,6 +29,11 @@ class TrainJob:
     schema_text: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     ship_data: bool = False  # remote runners: send the data instead of `dvc pull` there
+    log: Log | None = None  # remote runners: one call per line of the host's output
+
+    def say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(line)
 
 
 class Runner(Protocol):
@@ -42,6 +51,25 @@ def get_runner(project: ProjectConfig, name: str | None) -> Runner:
         from mlx.runners.local import LocalRunner
 
         return LocalRunner(runner_name)
-    raise UsageError(
-        f"runner {runner_name!r} has kind {spec.kind!r}, which this version cannot run yet"
-    )
+    if spec.kind == "ssh":
+        require_extra("ssh", f"the ssh runner {runner_name!r}", "asyncssh")
+        from mlx.runners.ssh import SshRunner
+
+        return SshRunner(runner_name, spec)
+    if spec.kind == "dask":
+        require_extra("dask", f"the dask runner {runner_name!r}", "distributed", "lightgbm.dask")
+        from mlx.runners.dask import DaskRunner
+
+        return DaskRunner(runner_name, spec)
+    raise UsageError(f"runner {runner_name!r} has kind {spec.kind!r}, which mlx cannot run")
+
+
+def require_extra(extra: str, purpose: str, *modules: str) -> None:
+    """Raise :class:`MissingExtra` naming ``mlx-mlops[extra]`` if a module cannot import."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # ImportError, or lightgbm.dask's own error without dask
+            raise MissingExtra(extra, purpose, module) from None

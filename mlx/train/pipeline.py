@@ -50,7 +50,9 @@ def train(
     commit: bool = False,
     progress: Callable[[int, int], None] | None = None,
     ship_data: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
+    """Train with the named runner (``log`` gets remote runners' output lines)."""
     from mlx.data.validate import load_schema_text
     from mlx.runners import TrainJob, get_runner
     from mlx.train.fit import check_params
@@ -74,7 +76,14 @@ def train(
     staging.mkdir(parents=True)
     try:
         job = TrainJob(
-            project, data_path, staging, test_path, load_schema_text(project), context, ship_data
+            project,
+            data_path,
+            staging,
+            test_path,
+            load_schema_text(project),
+            context,
+            ship_data,
+            log,
         )
         meta = runner.train(job, progress)
         changed = _install(project, git, staging, model_dir, meta)

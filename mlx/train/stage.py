@@ -198,20 +198,57 @@ def package_versions() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m mlx.train.stage JOB.json``: run the stage from a job file (remote runners)."""
-    from mlx.config.model import MlxConfig as Config
+    """``python -m mlx.train.stage JOB.json [--progress]``: the stage from a job file.
 
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    Remote runners run this on the host (see :mod:`mlx.util.jobfile`). The job carries
+    the config, input paths relative to the working folder with their expected md5s,
+    ``out_dir`` and the lineage context; the manifest lists the outputs' md5s.
+    """
+    from mlx.util.jobfile import run_job
+
+    return run_job(argv, _job)
+
+
+def _job(job: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+    from mlx.config.model import MlxConfig as Config
+    from mlx.util.jobfile import file_md5s
+
     cfg = Config.model_validate(job["config"])
-    run_train_stage(
+    data = Path(job["data"])
+    test = Path(job["test"]) if job.get("test") else None
+    _check_inputs({"data": data, "test": test}, job.get("expect_md5") or {})
+    out_dir = Path(job["out_dir"])
+    meta = run_train_stage(
         cfg,
-        Path(job["data"]),
-        Path(job["out_dir"]),
-        test_path=Path(job["test"]) if job.get("test") else None,
+        data,
+        out_dir,
+        test_path=test,
         schema_text=job.get("schema_text"),
         context=job.get("context"),
+        progress=progress,
     )
-    return 0
+    return {
+        "files": file_md5s(out_dir, [ONNX, NATIVE, METADATA]),
+        "duration_s": meta["runner"]["duration_s"],
+    }
+
+
+def _check_inputs(paths: dict[str, Path | None], expected: dict[str, str]) -> None:
+    """The bytes on this host must be the ones the caller recorded in the lineage."""
+    from mlx.adapters.dvc import file_md5, require_data
+    from mlx.errors import IntegrityError
+
+    for key, md5 in expected.items():
+        path = paths.get(key)
+        if path is None:
+            continue
+        require_data(path)
+        actual = file_md5(path)
+        if actual != md5:
+            raise IntegrityError(
+                f"{path} on this host has md5 {actual}, expected {md5}",
+                hint="the DVC remote or the shipped copy does not hold the committed data",
+            )
 
 
 if __name__ == "__main__":
