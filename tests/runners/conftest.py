@@ -130,3 +130,66 @@ def sshd(tmp_path_factory) -> Sshd:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@dataclass
+class DaskCluster:
+    scheduler: str
+    workers: list[subprocess.Popen]
+
+    def runner(self, **extra) -> dict:
+        return {"kind": "dask", "scheduler": self.scheduler, **extra}
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory) -> DaskCluster:
+    """`dask scheduler` and two `dask worker` processes (one thread each) on loopback."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("lightgbm.dask", reason="the dask extra is not installed")
+    exe = Path(sys.executable).with_name("dask")
+    local = tmp_path_factory.mktemp("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = {"cwd": local, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    scheduler = subprocess.Popen(
+        [str(exe), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        **common,
+    )
+    procs = [scheduler]
+    try:
+        wait_for_port(port, scheduler, timeout=60)
+        for i in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(exe),
+                        "worker",
+                        address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                        "--local-directory",
+                        str(local / f"w{i}"),
+                    ],
+                    **common,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield DaskCluster(address, procs[1:])
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

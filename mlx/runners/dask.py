@@ -1,0 +1,170 @@
+"""The dask runner: the train stage here, the boosting on a Dask cluster.
+
+``run_train_stage`` runs in this process as for a local train (validation, split,
+feature domains, ONNX export, parity, metrics, profile: this machine reads the file
+once for those), with :class:`~mlx.runners.dask_train.DaskBoosterFactory` doing the
+fit: the workers read the file in partitions and ``lightgbm.dask`` trains across them.
+What differs from a local train is documented in docs/runners.md (determinism across
+worker counts, memory, shared paths).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mlx.config.sections import DaskRunner as DaskSpec
+from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable, UsageError
+from mlx.model_files import METADATA
+from mlx.runners import TrainJob
+
+CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")
+
+
+@contextlib.contextmanager
+def connect(spec: DaskSpec, name: str) -> Iterator[Any]:
+    """A client of the runner's scheduler; unreachable → :class:`RemoteUnreachable`."""
+    from distributed import Client
+
+    for logger in ("distributed", "distributed.client", "lightgbm"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+    try:
+        client = Client(spec.scheduler, timeout=spec.timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise RemoteUnreachable(
+            f"cannot reach the Dask scheduler {spec.scheduler} (runner {name!r}): {exc}",
+            hint="check the address, that the scheduler runs, and the network",
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def worker_versions(client: Any) -> dict[str, dict[str, str | None]]:
+    """package → version per worker (None when it is not installed there)."""
+
+    def versions() -> dict[str, str | None]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        out: dict[str, str | None] = {}
+        for dist in CHECKED:
+            try:
+                out[dist] = version(dist)
+            except PackageNotFoundError:
+                out[dist] = None
+        return out
+
+    return client.run(versions)
+
+
+def check_cluster(client: Any, data_path: Path | None = None) -> dict[str, Any]:
+    """Workers present, with this machine's package versions, and able to read the data."""
+    from importlib.metadata import version
+
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    if not workers:
+        raise EnvironmentProblem("the Dask cluster has no workers", hint="start some workers")
+    problems = []
+    for address, found in worker_versions(client).items():
+        for dist, theirs in found.items():
+            ours = version(dist)
+            if theirs != ours:
+                problems.append(f"{address}: {dist} {theirs or 'missing'} (here {ours})")
+    if problems:
+        raise EnvironmentProblem(
+            "the Dask workers' packages differ from this machine's:\n  " + "\n  ".join(problems),
+            hint="install the same mlx-mlops[dask] environment on every worker",
+        )
+    if data_path is not None:
+        size = data_path.stat().st_size
+
+        def stat(path: str) -> int:
+            import os
+
+            return os.path.getsize(path) if os.path.exists(path) else -1
+
+        seen = client.run(stat, str(data_path))
+        bad = {w: s for w, s in seen.items() if s != size}
+        if bad:
+            raise DataNotAvailable(
+                f"{len(bad)} Dask worker(s) cannot read {data_path} as this machine has it",
+                hint="the dask runner needs the data at the same path on every worker "
+                "(a shared filesystem)",
+                details={"workers": bad},
+            )
+    return {
+        "workers": len(workers),
+        "threads": sum(w.get("nthreads", 0) for w in workers.values()),
+    }
+
+
+class DaskRunner:
+    kind = "dask"
+
+    def __init__(self, name: str, spec: DaskSpec) -> None:
+        self.name = name
+        self.spec = spec
+
+    def train(
+        self, job: TrainJob, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        import platform
+        import socket
+
+        from mlx.runners.dask_train import DaskBoosterFactory
+        from mlx.train.stage import run_train_stage
+
+        cfg = job.project.config
+        if cfg.model.early_stopping_rounds:
+            raise UsageError(
+                "the dask runner cannot early-stop (lightgbm.dask does not support it)",
+                hint="remove model.early_stopping_rounds or train with another runner",
+            )
+        started = time.perf_counter()
+        with connect(self.spec, self.name) as client:
+            cluster = check_cluster(client, job.data_path)
+            partitions = self.spec.partitions or 2 * cluster["workers"]
+            factory = DaskBoosterFactory(
+                client, job.data_path, cfg.data.target, cfg.model.task, partitions
+            )
+            runner = {
+                "name": self.name,
+                "kind": self.kind,
+                "scheduler": self.spec.scheduler,
+                "host": socket.gethostname(),  # where the stage (not the boosting) ran
+                "python": platform.python_version(),
+                **cluster,
+            }
+
+            def boost(*args: Any) -> Any:
+                if progress is not None:
+                    progress(0, args[-1])
+                booster = factory(*args)
+                if progress is not None:
+                    progress(args[-1], args[-1])
+                return booster
+
+            job.say(f"training on {cluster['workers']} Dask workers at {self.spec.scheduler}")
+            meta = run_train_stage(
+                cfg,
+                job.data_path,
+                job.out_dir,
+                test_path=job.test_path,
+                schema_text=job.schema_text,
+                context=job.context | {"runner": runner},
+                booster_factory=boost,
+            )
+        meta["runner"] |= (factory.used or {}) | {
+            "duration_s": round(time.perf_counter() - started, 3)
+        }
+        (job.out_dir / METADATA).write_text(
+            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        return meta
