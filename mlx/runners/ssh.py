@@ -68,6 +68,15 @@ def remote_error(doc: dict[str, Any], where: str) -> MlxError:
     return err
 
 
+def job_config(project: ProjectConfig) -> dict[str, Any]:
+    """The config as the host's stage gets it: without `runners:` (whose `env` may hold
+    credentials the stage has no use for)."""
+    doc = project.config.model_dump(mode="json", by_alias=True)
+    doc.pop("runners", None)
+    doc["default_runner"] = "local"
+    return doc
+
+
 class SshRunner:
     kind = "ssh"
 
@@ -100,7 +109,7 @@ class SshRunner:
                     | {"run": run.rsplit("/", 1)[-1]},
                 }
                 spec = {
-                    "config": job.project.config.model_dump(mode="json", by_alias=True),
+                    "config": job_config(job.project),
                     "data": paths["data"],
                     "test": paths.get("test"),
                     "out_dir": f"{run}/out",

@@ -22,7 +22,7 @@ from mlx.errors import IntegrityError, StageFailed
 from mlx.model_files import METADATA, ONNX, load_metadata
 from mlx.runners import Log
 from mlx.runners.bundle import committed_state, data_inputs
-from mlx.runners.ssh import SshRunner, remote_error, run_sync
+from mlx.runners.ssh import SshRunner, job_config, remote_error, run_sync
 from mlx.runners.ssh_host import Host
 from mlx.runners.ssh_session import SshSession, q
 
@@ -87,7 +87,7 @@ def evaluate(
                 for name in (ONNX, METADATA):
                     await host.s.put(model_dir / name, f"{run}/model/{name}")
                 job = {
-                    "config": project.config.model_dump(mode="json", by_alias=True),
+                    "config": job_config(project),
                     "model_dir": f"{run}/model",
                     "out_dir": f"{run}/out",
                     "head": bundle.commit,
