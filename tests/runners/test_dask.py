@@ -112,3 +112,18 @@ def test_without_the_extra_the_error_names_it(tmp_path):
     assert (
         "mlx-mlops[dask]" in error["message"] and error["hint"] == "pip install 'mlx-mlops[dask]'"
     )
+
+
+def test_validate_and_eval_with_a_dask_runner_run_here_and_say_so(cli, tmp_path):
+    from tests.helpers import config, make_project, synthetic
+
+    cfg = config("binary")
+    cfg["runners"] = {"cluster": {"kind": "dask", "scheduler": "tcp://127.0.0.1:1"}}
+    project = make_project(tmp_path / "p", synthetic("binary", n=300), cfg)
+    res = cli("validate", "--runner", "cluster", "--json", cwd=project)
+    assert res.exit_code == 0, res.output
+    assert any("validate ran here" in n for n in res.json()["notes"])
+    assert cli("train", cwd=project).exit_code == 0
+    res = cli("eval", "--runner", "cluster", "--json", cwd=project)
+    assert res.exit_code == 0, res.output
+    assert res.json()["runner"] == {"name": "cluster", "kind": "dask", "where": "here"}
