@@ -8,9 +8,12 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h init validate" ;;
+        "") opts="--version --help -h init monitor validate" ;;
         init) opts="--example --remote --json --help -h"
             case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
+            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --json --help -h"
             case "$prev" in --config|-c|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
