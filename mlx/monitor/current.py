@@ -117,13 +117,28 @@ def _read_file(path: Path, wanted: list[str], categorical: set[str]) -> CurrentD
         if fmt == "csv":
             table, columns = _read_csv(path, wanted, categorical)
         else:
-            import pyarrow.parquet as pq
-
-            columns = pq.read_schema(path).names
-            table = pq.read_table(path, columns=[c for c in wanted if c in columns])
+            table, columns = _read_parquet(path, wanted, categorical)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise DataNotAvailable(f"cannot read {path}: {exc}") from None
     return CurrentData(table, str(path), "file", columns, _types(table))
+
+
+def _read_parquet(
+    path: Path, wanted: list[str], categorical: set[str]
+) -> tuple[pa.Table, list[str]]:
+    """Read the wanted columns; categorical ones as dictionaries (no string per row).
+
+    ``ParquetFile.read`` rather than ``pq.read_table``: the latter goes through
+    ``pyarrow.dataset``, which imports pandas (half a second) for nothing here.
+    """
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        columns = file.schema_arrow.names
+        present = [c for c in wanted if c in columns]
+        dictionary = [c for c in present if c in categorical]
+    with pq.ParquetFile(path, read_dictionary=dictionary) as file:
+        return file.read(columns=present), columns
 
 
 def _read_csv(path: Path, wanted: list[str], categorical: set[str]) -> tuple[pa.Table, list[str]]:
@@ -169,7 +184,6 @@ def _read_logs(
     folder: Path, wanted: list[str], categorical: set[str], since: datetime | None
 ) -> CurrentData:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     files = log_files(folder, since)
     if not files:
@@ -181,8 +195,7 @@ def _read_logs(
     tables, columns = [], {}
     for file in files:
         try:
-            names = pq.read_schema(file).names
-            table = pq.read_table(file, columns=[c for c in wanted if c in names])
+            table, names = _read_parquet(file, wanted, set())
         except (OSError, ValueError) as exc:
             raise DataNotAvailable(f"cannot read prediction log {file}: {exc}") from None
         columns.update(dict.fromkeys(names))
