@@ -126,25 +126,29 @@ def _render(out: Output, result) -> None:
         f"{result.reference['rows']:,} rows; drifted importance {v.drift_share:.0%} "
         f"(bound {v.bound:.0%})"
     )
-    rows = []
+    from rich.table import Table
+
+    table = Table(title="features ranked by severity", title_justify="left")
+    table.add_column("status", no_wrap=True)
+    table.add_column("feature", no_wrap=True, overflow="fold")
+    for col in ("importance", "PSI", "KS", "W (σ)"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("why", ratio=1)
     for f in result.features:
         s = f.stats
-        rows.append(
-            [
-                f"[{STATUS_STYLE[f.status]}]{f.status}[/]",
-                escape(f.name),
-                f"{f.importance:.3f}",
-                _num(s.get("psi")),
-                _num(s.get("ks")),
-                _num(s.get("wasserstein")),
-                escape("; ".join(f.reasons)),
-            ]
+        why = f.reasons[0] if f.reasons else ""
+        if len(f.reasons) > 1:
+            why += f" (+{len(f.reasons) - 1} more)"
+        table.add_row(
+            f"[{STATUS_STYLE[f.status]}]{f.status}[/]",
+            escape(f.name),
+            f"{f.importance:.3f}",
+            _num(s.get("psi")),
+            _num(s.get("ks")),
+            _num(s.get("wasserstein")),
+            escape(why),
         )
-    out.table(
-        "features ranked by severity",
-        ["status", "feature", "importance", "PSI", "KS", "W (σ)", "why"],
-        rows,
-    )
+    out.print(table)
     if result.prediction is not None:
         p = result.prediction
         style = STATUS_STYLE[p.status]
