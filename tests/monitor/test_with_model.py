@@ -131,3 +131,30 @@ def test_retrain_failure_keeps_the_drift_report(cli, trained):
     assert doc["drift"] and doc["retrain"]["error"]["type"] == "DataValidationFailed"
     assert doc["retrain"]["branch"] is None
     assert len(git(trained, "worktree", "list").splitlines()) == 1
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_every_task_scores_and_measures(cli, tmp_path, task):
+    from mlx import api
+    from tests.helpers import config, make_project, synthetic
+
+    root = make_project(tmp_path / task, synthetic(task, n=1500), config(task))
+    api.train(root / "mlops.yaml", commit=True)
+    res = cli(
+        "monitor",
+        "--current",
+        "data/train.csv",
+        "--labels",
+        "data/train.csv",
+        "--json",
+        cwd=root,
+    )
+    assert res.exit_code == 0, res.output
+    doc = res.json()
+    assert doc["prediction"]["status"] == "ok" and doc["prediction"]["stats"]["psi"] < 0.05
+    metrics = {m["metric"]: m for m in doc["performance"]["metrics"]}
+    expected = {"multiclass": {"accuracy", "macro_f1"}, "regression": {"rmse", "mae", "r2"}}
+    assert set(metrics) == expected[task]
+    # the whole training file scores about as well as the test split did at train time
+    for m in metrics.values():
+        assert m["train"] is not None and abs(m["change"]) < 0.5, m
