@@ -24,6 +24,7 @@ class ModelSource:
     ref: str
     folder: Path
     metadata: dict[str, Any]
+    registry: dict[str, Any] | None = None  # what a registry reference resolved to
 
     @property
     def onnx(self) -> Path | None:
@@ -40,11 +41,15 @@ class ModelSource:
             "task": meta.get("task"),
             "commit": (meta.get("code") or {}).get("commit"),
             "trained_at": meta.get("trained_at"),
+            "md5": (meta.get("onnx") or {}).get("md5"),
+            "registry": self.registry,
         }
 
 
 def open_reference(project: ProjectConfig | None, ref: str | None) -> ModelSource:
-    """A model folder from ``ref`` (a folder path) or the config's model folder."""
+    """The model ``ref`` names: a model folder, the config's model folder (no ``ref``),
+    or a registry reference (``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag or commit) through
+    :mod:`mlx.registry` when this build has it."""
     if ref is None:
         if project is None:
             raise UsageError("no model reference and no mlops.yaml", hint="pass a model folder")
@@ -56,11 +61,27 @@ def open_reference(project: ProjectConfig | None, ref: str | None) -> ModelSourc
         folder = folder.parent
     if folder.is_dir():
         return _from_folder(folder, ref)
-    raise RefError(
-        f"model reference {ref!r} is not a model folder",
-        hint="pass a folder holding metadata.json (registry refs like NAME#STAGE come with "
-        "the registry)",
-    )
+    return _from_registry(project, ref)
+
+
+def _from_registry(project: ProjectConfig | None, ref: str) -> ModelSource:
+    try:
+        from mlx.registry.materialize import open_model
+        from mlx.registry.refs import resolve
+    except ImportError:
+        raise RefError(
+            f"model reference {ref!r} is not a model folder",
+            hint="pass a folder holding metadata.json",
+        ) from None
+    if project is None:
+        raise RefError(f"registry reference {ref!r} needs an mlops.yaml (none found)")
+    resolved = resolve(project, ref)
+    local = open_model(project, resolved)
+    if not local.metadata:
+        raise RefError(f"{ref!r} ({resolved.label}) has no metadata.json")
+    source = ModelSource(ref, local.folder, local.metadata)
+    source.registry = resolved.to_dict()
+    return source
 
 
 def _from_folder(folder: Path, ref: str) -> ModelSource:

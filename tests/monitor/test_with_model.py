@@ -158,3 +158,32 @@ def test_every_task_scores_and_measures(cli, tmp_path, task):
     # the whole training file scores about as well as the test split did at train time
     for m in metrics.values():
         assert m["train"] is not None and abs(m["change"]) < 0.5, m
+
+
+def test_registry_reference(cli, trained):
+    pytest.importorskip("mlx.registry.refs", reason="the registry is not in this build yet")
+    from mlx import api
+
+    api.promote(stage="prod", config=trained / "mlops.yaml")
+    res = cli("monitor", "churn#prod", "--json", cwd=trained)
+    assert res.exit_code == 1, res.output
+    model = res.json()["model"]
+    assert model["registry"]["version"] == "v0.0.1" and model["registry"]["stage"] == "prod"
+    assert res.json()["prediction"]["status"] == "drift"  # bytes materialized and scored
+    res = cli("monitor", "churn#staging", "--json", cwd=trained)
+    assert res.exit_code == 2 and res.json()["error"]["type"] == "RefError"
+
+
+@pytest.mark.slow
+def test_retrain_auto_promotes_only_when_configured(cli, trained):
+    pytest.importorskip("mlx.registry.refs", reason="the registry is not in this build yet")
+    _add_training_rows(trained)
+    cfg = trained / "mlops.yaml"
+    cfg.write_text(cfg.read_text() + "  auto_promote: staging\n")  # under monitor:
+    git(trained, "commit", "-q", "-am", "auto-promote retrained models to staging")
+    res = cli("monitor", "--on-drift", "retrain", "--json", cwd=trained)
+    retrain = res.json()["retrain"]
+    assert retrain["promoted"]["stage"] == "staging", retrain
+    tags = git(trained, "tag", "--list").splitlines()
+    assert "churn#staging#1" in tags or any(t.startswith("churn#staging#") for t in tags)
+    assert not any(t.startswith("churn#prod#") for t in tags)
