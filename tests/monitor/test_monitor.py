@@ -196,3 +196,31 @@ def test_csv_and_pandas_parquet_agree(cli, monitored, holdout):
     for name in fa:
         assert fa[name]["stats"].get("psi") == fb[name]["stats"].get("psi"), name
     assert pd.Series([f["name"] for f in a.json()["features"]]).is_unique
+
+
+def test_monitor_help_imports_nothing_heavy(example_project):
+    from tests.test_cli import HEAVY, _imported_modules
+
+    loaded = _imported_modules("monitor", "--help", cwd=example_project)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert "pyarrow" not in loaded and "numpy" not in loaded
+
+
+def test_monitoring_path_does_not_import_pandas(monitored, holdout):
+    """pandas costs ~0.5 s of start-up; reading Parquet and the statistics avoid it."""
+    import subprocess
+    import sys
+
+    holdout.to_parquet(monitored / "c.parquet", index=False)
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['mlx', 'monitor', '--current', 'c.parquet', '--json']\n"
+        "try:\n    runpy.run_module('mlx', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('PANDAS', 'pandas' in sys.modules, file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=monitored, capture_output=True, text=True
+    )
+    assert "PANDAS False" in out.stderr, out.stderr[-2000:]
+    assert json.loads(out.stdout)["verdict"]["status"] == "ok"
