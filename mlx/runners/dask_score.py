@@ -209,6 +209,7 @@ def _collect(futures, dst: Path, out_fmt: str, result, progress, total: int, emp
         for i, future in enumerate(futures):
             table, bad, n = future.result()
             futures[i] = None  # let the cluster drop it
+            table = _plain_strings(table)
             if "_row" in table.column_names:
                 idx = table.column_names.index("_row")
                 table = table.set_column(idx, "_row", pc.add(table.column(idx), pa.scalar(done)))
@@ -235,6 +236,16 @@ def _collect(futures, dst: Path, out_fmt: str, result, progress, total: int, emp
     finally:
         if writer is not None:
             writer.close()
+
+
+def _plain_strings(table):
+    """pandas hands Arrow large_string; local scoring writes string: same output types."""
+    import pyarrow as pa
+
+    fields = [
+        f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
 
 
 def _open_writer(path: Path, fmt: str, schema):
