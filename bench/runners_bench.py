@@ -44,10 +44,16 @@ sys.exit(proc.returncode)
 """
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of a command run as a fresh process."""
+    import os
+
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE, *cmd], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-c", MEASURE, *cmd],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
@@ -141,11 +147,18 @@ def make_project(folder: Path, rows: int, scheduler: str) -> Path:
 
 
 def bench_train(root: Path, cluster: Cluster, repeats: int) -> dict:
-    out: dict = {"local": [], "dask": []}
+    out: dict = {"local": [], "passive": [], "dask": []}
     for _ in range(repeats):
         wall, rss = timed([str(BIN / "mlx"), "train", "--json"], root)
         meta = json.loads((root / "models/bench/metadata.json").read_text())
         out["local"].append({"wall": wall, "rss": rss, "meta": _brief(meta)})
+        # the same, with OpenMP threads sleeping instead of spinning while they wait: on a
+        # machine other processes also use, spinning threads steal each other's cores
+        wall, rss = timed(
+            [str(BIN / "mlx"), "train", "--json"], root, {"OMP_WAIT_POLICY": "passive"}
+        )
+        meta = json.loads((root / "models/bench/metadata.json").read_text())
+        out["passive"].append({"wall": wall, "rss": rss, "meta": _brief(meta)})
         cluster.restart()
         wall, rss = timed([str(BIN / "mlx"), "train", "--runner", "cluster", "--json"], root)
         meta = json.loads((root / "models/bench/metadata.json").read_text())
@@ -190,6 +203,8 @@ def report(args, startup: float, idle: list[float], train: dict, score: dict | N
     lw, dw = median([r["wall"] for r in loc]), median([r["wall"] for r in dsk])
     lf, df = median([r["meta"]["fit_s"] for r in loc]), median([r["meta"]["fit_s"] for r in dsk])
     workers = dsk[-1]["workers_rss"]
+    pas = train["passive"]
+    pw, pf = median([r["wall"] for r in pas]), median([r["meta"]["fit_s"] for r in pas])
     rows = [
         [
             f"train {args.train_rows:,} × 30",
@@ -200,7 +215,17 @@ def report(args, startup: float, idle: list[float], train: dict, score: dict | N
             f"{loc[-1]['rss']:.0f}",
             f"{dsk[-1]['rss']:.0f}",
             " / ".join(f"{w:.0f}" for w in workers),
-        ]
+        ],
+        [
+            "train, local with OMP_WAIT_POLICY=passive",
+            f"{pw:.1f}",
+            f"{dw:.1f}",
+            f"{dw / pw:.2f}×",
+            f"{pf:.1f} / {df:.1f} ({df / pf:.2f}×)",
+            f"{pas[-1]['rss']:.0f}",
+            "",
+            "",
+        ],
     ]
     if score is not None:
         sl, sd = score["local"], score["dask"]
@@ -231,7 +256,11 @@ def report(args, startup: float, idle: list[float], train: dict, score: dict | N
         f"AUC local {loc[-1]['meta']['auc']:.4f}, dask {dsk[-1]['meta']['auc']:.4f}; "
         f"parity max |Δ| local {loc[-1]['meta']['parity']:.1e}, dask {dsk[-1]['meta']['parity']:.1e}"
     )
+    import os
+
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     extra = (
+        f"Load average at the end (1/5/15 min): {load} on {os.cpu_count()} cores. "
         f"Cluster start-up (scheduler + 2 workers ready): {startup:.1f} s; idle worker RSS "
         f"{' / '.join(f'{w:.0f}' for w in idle)} MiB. {quality}."
     )
