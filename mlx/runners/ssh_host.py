@@ -103,7 +103,11 @@ class Host:
         with tempfile.TemporaryDirectory(prefix="mlx-bundle-") as local:
             tar = write_archive(git, bundle, Path(local) / "bundle.tar")
             self.log(f"uploading bundle {bundle.tree[:12]} ({tar.stat().st_size / 1e6:.1f} MB)")
-            await self.s.put(tar, f"{tmp}.tar")
+            try:
+                await self.s.put(tar, f"{tmp}.tar")
+            except BaseException:  # failed or interrupted: no half upload left behind
+                await self.remove(f"{tmp}.tar")
+                raise
         dvc_dir = f"{tmp}/{dvc_root}/.dvc" if dvc_root else f"{tmp}/.dvc"
         config_local = f"[core]\n    no_scm = true\n[cache]\n    dir = {self.workdir}/dvc-cache\n"
         await self.s.check(
