@@ -305,8 +305,9 @@ class SshRunner(Strict):
     )
     setup: Literal["none", "requirements", "project"] = Field(
         "none",
-        description="Create the venv on first use: from the project's requirements.txt, or by "
-        "installing the project (`pip install .`); it must bring in mlx-mlops.",
+        description="Create the venv on first use: from the project's committed "
+        "requirements.lock (else requirements.txt), or by installing the project "
+        "(`pip install .`); it must bring in mlx-mlops.",
     )
     env: dict[str, str] = Field(
         default_factory=dict,

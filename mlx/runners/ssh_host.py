@@ -44,6 +44,7 @@ except Exception as exc:
     out["error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
+REQUIREMENTS = ("requirements.lock", "requirements.txt")  # a pinned lock first
 COMPARED = ("mlx-mlops", "lightgbm", "onnx", "onnxmltools", "numpy", "pandas", "scikit-learn")
 
 
@@ -125,21 +126,28 @@ class Host:
         spec = self.spec
         venv = self.abspath(spec.venv) if spec.venv else None
         if spec.setup == "requirements":
-            rel = f"{bundle.prefix}/requirements.txt" if bundle.prefix else "requirements.txt"
-            text = git.show(bundle.commit, rel)
-            if text is None:
-                raise UsageError(
-                    "setup: requirements needs a committed requirements.txt in the project folder"
-                )
+            name, text = self._requirements(git, bundle)
             key = hashlib.md5(text).hexdigest()[:16]
             venv = venv or f"{self.workdir}/venvs/req-{key}"
-            install = f"-r {q(project_dir)}/requirements.txt"
+            install = f"-r {q(project_dir)}/{q(name)}"
             await self._create_venv(venv, key, install)
         elif spec.setup == "project":
             venv = venv or f"{self.workdir}/venvs/project"
             await self._create_venv(venv, bundle.tree, q(project_dir))
         python = f"{venv}/bin/python" if venv else spec.python
         return await self.probe(python)
+
+    @staticmethod
+    def _requirements(git: Git, bundle: Bundle) -> tuple[str, bytes]:
+        """The committed lock file (``requirements.lock``) or ``requirements.txt``."""
+        for name in REQUIREMENTS:
+            text = git.show(bundle.commit, f"{bundle.prefix}/{name}" if bundle.prefix else name)
+            if text is not None:
+                return name, text
+        raise UsageError(
+            f"setup: requirements needs a committed {' or '.join(REQUIREMENTS)} in the "
+            "project folder"
+        )
 
     async def _create_venv(self, venv: str, key: str, install: str) -> None:
         marker = f"{venv}/.mlx-ready"
