@@ -8,9 +8,30 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h init validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate history init lineage promote show validate" ;;
+        check-ref) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        demote) opts="--stage -s --reason -m --push --config -c --json --help -h"
+            case "$prev" in --stage|-s|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        deprecate) opts="--reason -m --push --config -c --json --help -h"
+            case "$prev" in --reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        history) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
         init) opts="--example --remote --json --help -h"
             case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        lineage) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
+            case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        show) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --json --help -h"
             case "$prev" in --config|-c|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mlx.errors import GitError, NotAGitRepo
+from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
 
 
 class Git:
@@ -77,7 +77,10 @@ class Git:
     def is_dirty(self, paths: Sequence[str | Path] = (), untracked: bool = False) -> bool:
         """Whether tracked files (optionally limited to ``paths``) differ from HEAD."""
         rel = [str(self.relative(p)) for p in paths]
-        return self._repo.is_dirty(untracked_files=untracked, path=rel or None)
+        if not rel:
+            return self._repo.is_dirty(untracked_files=untracked)
+        # GitPython takes one path per call
+        return any(self._repo.is_dirty(untracked_files=untracked, path=p) for p in rel)
 
     def dirty_files(self) -> list[str]:
         """Tracked files that differ from HEAD, staged or not."""
@@ -146,3 +149,71 @@ class Git:
         head = self.head()
         assert head is not None
         return head
+
+    # --- tags and remotes (the registry's primitives) --------------------------------
+
+    def common_dir(self) -> Path:
+        """The repository's shared git folder (the same for every worktree)."""
+        out = self.run("rev-parse", "--git-common-dir")
+        p = Path(out)
+        return (p if p.is_absolute() else self.root / p).resolve()
+
+    def for_each_ref(self, pattern: str, fields: Sequence[str]) -> list[list[str]]:
+        """One ``git for-each-ref`` pass: a row of ``fields`` values per ref under ``pattern``.
+
+        Fields are ``for-each-ref`` atoms without ``%(...)`` (``refname:short``,
+        ``objecttype``, ``*objectname``, ``contents``...). Values may contain newlines:
+        fields are separated by NUL and records by NUL + RS, which git never puts in
+        ref names and tag messages practically never contain.
+        """
+        fmt = "%00".join(f"%({f})" for f in fields) + "%00%1e"
+        out = self.run("for-each-ref", f"--format={fmt}", pattern, strip=False)
+        rows = []
+        for record in out.split("\x00\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            values = record.split("\x00")
+            if len(values) == len(fields):
+                rows.append(values)
+        return rows
+
+    def create_tag(self, name: str, target: str, message: str) -> None:
+        """An annotated tag ``name`` on ``target``; never moves an existing tag.
+
+        :class:`TagExists` when the name is taken (git's own refusal: no ``-f``, ever).
+        """
+        import git
+
+        try:
+            self._repo.git.execute(
+                ["git", "tag", "-a", "--cleanup=whitespace", "-m", message, name, target]
+            )
+        except git.GitCommandError as exc:
+            stderr = (exc.stderr or "").strip()
+            if "already exists" in stderr:
+                raise TagExists(f"tag {name!r} already exists") from None
+            raise GitError(f"git tag {name} failed: {stderr}") from None
+
+    def push_refs(self, remote: str, refspecs: Sequence[str], atomic: bool = True) -> None:
+        """``git push [--atomic] REMOTE REFSPEC...``: all refs land, or none do."""
+        import git
+
+        args = ["git", "push", "--quiet", *(["--atomic"] if atomic else []), remote, *refspecs]
+        try:
+            self._repo.git.execute(args)
+        except git.GitCommandError as exc:
+            stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'\n ")
+            lowered = stderr.lower()
+            if any(
+                s in lowered
+                for s in ("could not read from remote", "does not appear to be", "unable to access")
+            ):
+                raise RemoteUnreachable(f"git remote {remote!r} is unreachable: {stderr}") from None
+            raise GitError(f"git push to {remote!r} failed: {stderr}") from None
+
+    def remote_url(self, name: str) -> str | None:
+        try:
+            return self.run("remote", "get-url", name) or None
+        except GitError:
+            return None

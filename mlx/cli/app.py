@@ -8,6 +8,8 @@ import typer
 
 from mlx import __version__
 from mlx.cli import init as init_cmd
+from mlx.cli import promote as promote_cmd
+from mlx.cli import registry as registry_cmd
 from mlx.cli import validate as validate_cmd
 from mlx.cli._output import set_traceback
 
@@ -44,5 +46,5 @@ def _root(
     set_traceback(traceback)
 
 
-for module in (init_cmd, validate_cmd):
+for module in (init_cmd, validate_cmd, promote_cmd, registry_cmd):
     module.register(app)
