@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate history init lineage promote show validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate eval history init lineage promote show train validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -17,6 +17,9 @@ _mlx() {
             ;;
         deprecate) opts="--reason -m --push --config -c --json --help -h"
             case "$prev" in --reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        eval) opts="--config -c --commit --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         history) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
@@ -32,6 +35,9 @@ _mlx() {
             ;;
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
+            case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --json --help -h"
             case "$prev" in --config|-c|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

@@ -228,3 +228,33 @@ def check_ref(ref: str, config: Path | str | None = None):
     if config is not None:
         start = Path(config) if Path(config).is_dir() else Path(config).resolve().parent
     return _check_ref(ref, Git.discover(start))
+
+
+def train(
+    config: Path | str | None = None,
+    runner: str | None = None,
+    commit: bool = False,
+    progress=None,
+    ship_data: bool = False,
+):
+    """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.train.pipeline`."""
+    from mlx.train.pipeline import train as run
+
+    return run(load_project(config), runner, commit=commit, progress=progress, ship_data=ship_data)
+
+
+def evaluate(config: Path | str | None = None, ref: str | None = None, commit: bool = False):
+    """Evaluate a model (default: the working-tree model) with gates and checks."""
+    from mlx.evaluate.pipeline import evaluate as run
+
+    project = load_project(config)
+    model_dir = None
+    if ref is not None:
+        model_dir = project.resolve(ref)
+        if not (model_dir / "metadata.json").is_file():
+            from mlx.errors import RefError
+
+            raise RefError(
+                f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
+            )
+    return run(project, model_dir, commit=commit)

@@ -21,4 +21,7 @@ step git add -A
 step git commit -q -m "Set up mlx with the example dataset"
 step mlx validate --config-only
 step mlx validate
+step mlx train --commit
+step mlx eval --commit
+step dvc metrics show
 printf '\nDemo finished in %s\n' "$work"

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -255,3 +256,36 @@ def missing_in_remote(root: Path, md5s: Sequence[str], remote: str | None = None
             raise  # open_repo translates these
         except Exception as exc:  # filesystem errors from the remote's backend
             raise RemoteUnreachable(f"could not check the DVC remote: {exc}") from None
+
+
+# --- dvc.yaml declarations (comment-preserving, through DVC's own YAML round-trip) ------
+
+
+def declare(
+    root: Path,
+    artifact: dict[str, Any] | None = None,
+    metrics: str | None = None,
+    plots: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Add or update entries in ``dvc.yaml``: an artifact (``{"name", "path", ...}``), a
+    metrics file, plot definitions. Returns whether the file changed."""
+    from dvc.utils.serialize import modify_yaml
+
+    path = root / "dvc.yaml"
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    with modify_yaml(str(path)) as doc:
+        if artifact is not None:
+            entry = {k: v for k, v in artifact.items() if k != "name"}
+            artifacts = doc.setdefault("artifacts", {})
+            if artifacts.get(artifact["name"]) != entry:
+                artifacts[artifact["name"]] = entry
+        if metrics is not None:
+            listed = doc.setdefault("metrics", [])
+            if metrics not in listed:
+                listed.append(metrics)
+        for plot in plots or []:
+            listed = doc.setdefault("plots", [])
+            keys = {next(iter(p)) if isinstance(p, dict) else p for p in listed}
+            if next(iter(plot)) not in keys:
+                listed.append(plot)
+    return before != path.read_text(encoding="utf-8")

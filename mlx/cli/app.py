@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from mlx import __version__
+from mlx.cli import eval as eval_cmd
 from mlx.cli import init as init_cmd
 from mlx.cli import promote as promote_cmd
 from mlx.cli import registry as registry_cmd
+from mlx.cli import train as train_cmd
 from mlx.cli import validate as validate_cmd
 from mlx.cli._output import set_traceback
 
@@ -46,5 +48,5 @@ def _root(
     set_traceback(traceback)
 
 
-for module in (init_cmd, validate_cmd, promote_cmd, registry_cmd):
+for module in (init_cmd, validate_cmd, train_cmd, eval_cmd, promote_cmd, registry_cmd):
     module.register(app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlx.errors import DataNotAvailable, UsageError
+from mlx.errors import DataNotAvailable, DataValidationFailed, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,7 @@ def read_table(path: Path, string_columns: list[str] | tuple[str, ...] = ()) -> 
                 if col in frame.columns and frame[col].dtype != "str":
                     frame[col] = frame[col].astype("str").where(frame[col].notna())
     except pd.errors.EmptyDataError:
-        raise UsageError(f"{path} is empty") from None
+        raise DataValidationFailed(f"{path} is empty") from None
     except (OSError, ValueError) as exc:
         raise DataNotAvailable(f"cannot read {path}: {exc}") from None
     if frame.empty:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlx.config.model import ProjectConfig
+from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.data import schema as schema_mod
 from mlx.errors import ConfigError, ConfigIssue
 
@@ -77,14 +77,14 @@ def read_training_frame(project: ProjectConfig, path: Path | None = None) -> pd.
 
 
 def validate_frame(
-    frame: pd.DataFrame, project: ProjectConfig, path: str
+    frame: pd.DataFrame, cfg: MlxConfig, schema_text: str | None, label: str
 ) -> tuple[ValidationReport, pd.DataFrame]:
-    """Check ``frame``; returns the report and the frame as coerced by the schema."""
+    """Check ``frame`` against the config's rules (and ``schema_text``, a pandera YAML
+    document); returns the report and the frame as coerced by the schema."""
     import pandera.pandas as pa
 
-    cfg = project.config
     try:
-        schema = schema_mod.build_schema(cfg.data, load_schema_text(project), cfg.model.task)
+        schema = schema_mod.build_schema(cfg.data, schema_text, cfg.model.task)
     except (pa.errors.SchemaDefinitionError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"invalid data schema: {exc}") from None
     failures: list[Failure] = []
@@ -93,14 +93,16 @@ def validate_frame(
         coerced = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = summarize(exc.failure_cases)
-    failures += _role_checks(frame, project)
-    return ValidationReport(path, len(frame), len(frame.columns), failures), coerced
+    failures += _role_checks(frame, cfg)
+    return ValidationReport(label, len(frame), len(frame.columns), failures), coerced
 
 
 def validate_file(project: ProjectConfig, path: Path | None = None) -> ValidationReport:
     target = path or project.resolve(project.config.data.train)
     frame = read_training_frame(project, target)
-    report, _ = validate_frame(frame, project, _display(project, target))
+    report, _ = validate_frame(
+        frame, project.config, load_schema_text(project), _display(project, target)
+    )
     return report
 
 
@@ -111,9 +113,8 @@ def _display(project: ProjectConfig, path: Path) -> str:
         return str(path)
 
 
-def _role_checks(frame: pd.DataFrame, project: ProjectConfig) -> list[Failure]:
+def _role_checks(frame: pd.DataFrame, cfg: MlxConfig) -> list[Failure]:
     """Checks pandera cannot express from the config alone."""
-    cfg = project.config
     out: list[Failure] = []
     target = cfg.data.target
     if target in frame.columns and cfg.model.task != "regression":

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, slices, gates, model checks, plots and reports."""

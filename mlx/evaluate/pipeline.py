@@ -1,0 +1,237 @@
+"""``mlx eval``: score the ONNX model (the artifact that will be served) on the test
+split it was trained with, run gates and checks, write metrics, plots and a report.
+
+The test split is rebuilt from what ``metadata.json`` recorded (data md5, split
+settings), not from today's config, so the numbers are about the rows the model never
+saw. Results go to ``eval/metrics.json``, keyed to the model's md5, which is what
+``mlx promote`` checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlx.adapters import dvc
+from mlx.adapters.git import Git
+from mlx.config.model import ProjectConfig
+from mlx.errors import DataNotAvailable
+from mlx.model_files import EVAL_DIR, FORMAT, load_metadata
+
+SCORES = "scores.json"
+
+
+@dataclass
+class EvalResult:
+    doc: dict[str, Any]
+    eval_dir: str
+    changed: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.doc["passed"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.passed,
+            **self.doc,
+            "eval_dir": self.eval_dir,
+            "changed": self.changed,
+            "commit": self.commit,
+        }
+
+
+@dataclass
+class Scored:
+    """A model's predictions on the rebuilt test split."""
+
+    meta: dict[str, Any]
+    test: Any  # pandas frame
+    y_train: Any
+    y_test: Any
+    pred: Any  # probabilities [n, k] or values [n]
+    score_fn: Any
+    inputs: dict[str, Any]
+
+
+def load_model(model_dir: Path):
+    """(metadata, onnxruntime session) for a model folder, md5-checked against metadata."""
+    from mlx.train.export import session
+
+    meta = load_metadata(model_dir)
+    onnx_path = model_dir / meta["onnx"]["file"]
+    dvc.require_data(onnx_path)
+    dvc.verify(onnx_path, meta["onnx"]["md5"])
+    return meta, session(onnx_path.read_bytes())
+
+
+def score_test_split(project: ProjectConfig, meta: dict[str, Any], sess) -> Scored:
+    import numpy as np
+
+    from mlx.data.io import read_table
+    from mlx.data.schema import string_columns
+    from mlx.train.features import Feature, to_onnx_inputs
+    from mlx.train.split import encode_target, split_frame
+
+    cfg = project.config
+    data = meta["data"]
+    frame = _read_checked(project, data["path"], data["md5"], string_columns(cfg.data), read_table)
+    test_frame = None
+    if data.get("test_path"):
+        test_frame = _read_checked(
+            project, data["test_path"], data["test_md5"], string_columns(cfg.data), read_table
+        )
+    recorded = meta["split"]
+    split_cfg = cfg.split.model_copy(
+        update={k: recorded[k] for k in ("test_size", "stratify", "seed") if k in recorded}
+    )
+    parts = split_frame(frame, cfg.model_copy(update={"split": split_cfg}), test_frame)
+    task, classes = meta["task"], meta["classes"]
+    y_train, _ = encode_target(parts.train[meta["target"]], task, classes)
+    y_test, _ = encode_target(parts.test[meta["target"]], task, classes)
+    features = [Feature.from_dict(f) for f in meta["features"]]
+    names = [o.name for o in sess.get_outputs()]
+
+    def score_fn(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = dict(zip(names, sess.run(None, inputs), strict=True))
+        return outputs["prediction"] if task == "regression" else outputs["probabilities"]
+
+    inputs = to_onnx_inputs(parts.test, features)
+    pred = np.asarray(score_fn(inputs), dtype=np.float64)
+    if task == "regression":
+        pred = pred.reshape(-1)
+    return Scored(meta, parts.test, y_train, y_test, pred, score_fn, inputs)
+
+
+def _read_checked(project, rel: str, md5: str, strings, read_table):
+    path = project.resolve(rel)
+    dvc.require_data(path)
+    actual = dvc.file_md5(path)
+    if actual != md5:
+        raise DataNotAvailable(
+            f"{rel} is not the data this model was trained on (md5 {actual[:12]}, model recorded {md5[:12]})",
+            hint=f"`dvc checkout {rel}` (or check out the commit the model came from), or retrain",
+        )
+    return read_table(path, strings)
+
+
+def evaluate(
+    project: ProjectConfig,
+    model_dir: Path | None = None,
+    commit: bool = False,
+    baseline: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Evaluate the model in ``model_dir`` (default: the config's model folder).
+
+    ``baseline``: ``{"ref", "version", "commit", "model_dir"}`` of the model change gates
+    compare against (it is scored on the same rows); None skips change gates.
+    """
+    from mlx.evaluate import checks
+    from mlx.evaluate.gates import check_gates
+    from mlx.evaluate.metrics import compute_metrics
+    from mlx.evaluate.plots import make_plots
+    from mlx.evaluate.report import render_markdown
+    from mlx.evaluate.slices import slice_metrics
+    from mlx.util.atomic import atomic_dir
+
+    cfg = project.config
+    git = Git.discover(project.root)
+    model_dir = model_dir or project.model_dir
+    meta, sess = load_model(model_dir)
+    scored = score_test_split(project, meta, sess)
+    task = meta["task"]
+    metrics = compute_metrics(task, scored.y_test, scored.pred)
+
+    base_doc = None
+    if baseline is not None:
+        base_meta, base_sess = load_model(Path(baseline["model_dir"]))
+        base_scored = score_test_split(
+            project, meta | {"features": base_meta["features"]}, base_sess
+        )
+        base_doc = {k: baseline.get(k) for k in ("ref", "version", "commit")}
+        base_doc["metrics"] = compute_metrics(task, scored.y_test, base_scored.pred)
+
+    results, skipped = check_gates(
+        cfg.eval.gates, metrics, base_doc["metrics"] if base_doc else None
+    )
+    checks_doc: dict[str, Any] = {}
+    if cfg.eval.trivial_baseline:
+        checks_doc["trivial_baseline"] = checks.trivial_baseline(
+            task, scored.y_train, scored.y_test, scored.pred, metrics
+        )
+    if cfg.eval.perturbation.enabled:
+        numeric = [f["name"] for f in meta["features"] if f["kind"] == "numeric"]
+        checks_doc["perturbation"] = checks.perturbation(
+            scored.score_fn, scored.inputs, numeric, task, cfg.eval.perturbation, meta["seed"]
+        )
+    gates_passed = all(r.passed for r in results)
+    passed = gates_passed and all(c["passed"] for c in checks_doc.values())
+    eval_dir = project.resolve(cfg.eval.output) if cfg.eval.output else model_dir / EVAL_DIR
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "model": {"name": meta["name"], "md5": meta["onnx"]["md5"]},
+        "data": {
+            "path": meta["data"]["path"],
+            "md5": meta["data"]["md5"],
+            "test_rows": len(scored.y_test),
+        },
+        "commit": git.head(),
+        "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metrics": metrics,
+        "slices": slice_metrics(
+            scored.test, cfg.eval.slices, task, scored.y_test, scored.pred, cfg.eval.min_slice_rows
+        ),
+        "baseline": base_doc,
+        "gates": {
+            "passed": gates_passed,
+            "skipped": skipped,
+            "results": [r.to_dict() for r in results],
+        },
+        "checks": checks_doc,
+        "passed": passed,
+    }
+    with atomic_dir(eval_dir) as tmp:
+        plots = make_plots(
+            task,
+            scored.y_test,
+            scored.pred,
+            meta["classes"] or [],
+            meta.get("feature_importance", {}),
+            tmp / "plots",
+        )
+        doc["plots"] = {k: {"png": v["png"], "data": v["data"]} for k, v in plots.items()}
+        _write_json(tmp / "metrics.json", doc)
+        _write_json(tmp / SCORES, metrics)  # flat: what `dvc metrics show/diff` displays
+        (tmp / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    rel_eval = git.relative(eval_dir)
+    dvc.declare(
+        project.root,
+        metrics=f"{rel_eval}/{SCORES}",
+        plots=[{f"{rel_eval}/plots/{v['data']}": v["dvc"]} for v in plots.values()],
+    )
+    result = EvalResult(doc, str(rel_eval))
+    result.changed = [
+        c for c in (str(rel_eval), "dvc.yaml") if git.run("status", "--porcelain", "--", c)
+    ]
+    if commit and result.changed:
+        verdict = "passed" if passed else "FAILED"
+        from mlx.train.pipeline import HEADLINE
+
+        shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[task] if k in metrics)
+        result.commit = git.commit(f"Eval {meta['name']}: {verdict} ({shown})", result.changed)
+    return result
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    import json
+
+    path.write_text(
+        json.dumps(doc, indent=2, sort_keys=True, default=_plain) + "\n", encoding="utf-8"
+    )
+
+
+def _plain(obj: Any) -> Any:
+    return obj.item() if hasattr(obj, "item") else str(obj)

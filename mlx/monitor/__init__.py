@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift statistics, data quality, verdicts and reports."""

@@ -1,0 +1,171 @@
+"""ONNX vs native LightGBM on the rows where they are most likely to disagree.
+
+Rows checked: every held-out row; rows with a numeric feature placed exactly on each
+of its split thresholds (the converter stores thresholds as float32 while LightGBM
+compares in float64); rows with each feature missing; rows with each categorical
+feature set to a category training never saw. Tolerance: max |Δ| ≤ 1e-5 on
+probabilities, relative to max(1, |y|) for regression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlx.errors import StageFailed
+from mlx.model_files import OUTPUT_PREDICTION, OUTPUT_PROBABILITIES
+from mlx.train.features import CATEGORICAL, Feature, to_lightgbm_frame, to_onnx_inputs
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import pandas as pd
+
+TOLERANCE = 1e-5
+UNSEEN = "__mlx_unseen_category__"
+BASE_ROWS = 50  # held-out rows each probe is applied to
+ZERO_BAND = 1e-34
+
+
+@dataclass
+class ParityReport:
+    max_abs_diff: float
+    rows: int
+    worst: list[dict[str, Any]]
+    by_probe: dict[str, float]
+    held_out: Any = None  # the ONNX predictions on the held-out rows, reused for metrics
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= TOLERANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "rows": self.rows,
+            "tolerance": TOLERANCE,
+            "by_probe": self.by_probe,
+        }
+
+
+def probe_frames(
+    test: pd.DataFrame, features: list[Feature], booster: lgb.Booster
+) -> dict[str, pd.DataFrame]:
+    """Named sets of rows to compare on."""
+    import pandas as pd
+
+    base = test[[f.name for f in features]].head(BASE_ROWS).reset_index(drop=True)
+    probes = {"held-out": test[[f.name for f in features]].reset_index(drop=True)}
+    thresholds = split_thresholds(booster, len(features))
+    rows = []
+    for idx, values in thresholds.items():
+        name = features[idx].name
+        for i, t in enumerate(sorted(values)):
+            row = base.iloc[[i % len(base)]].copy()
+            row[name] = t
+            rows.append(row)
+    if rows:
+        probes["on split thresholds"] = pd.concat(rows, ignore_index=True)
+    missing = []
+    for f in features:
+        frame = base.copy()
+        frame[f.name] = None
+        missing.append(frame)
+    probes["missing values"] = pd.concat(missing, ignore_index=True)
+    unseen = []
+    for f in features:
+        if f.kind == CATEGORICAL:
+            frame = base.copy()
+            frame[f.name] = UNSEEN
+            unseen.append(frame)
+    if unseen:
+        probes["unseen categories"] = pd.concat(unseen, ignore_index=True)
+    return probes
+
+
+def split_thresholds(booster: lgb.Booster, n_features: int) -> dict[int, set[float]]:
+    """Numeric split thresholds per feature index, from the booster's own dump.
+
+    LightGBM writes splits between negative values and zero as ±1e-35 (its
+    ``kZeroThreshold`` band, where it treats values as zero); the value data can
+    actually hold on that boundary is 0.0, so that is what is probed.
+    """
+    found: dict[int, set[float]] = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        if "split_feature" not in node:
+            return
+        if node.get("decision_type") == "<=":
+            threshold = float(node["threshold"])
+            threshold = 0.0 if abs(threshold) <= ZERO_BAND else threshold
+            found.setdefault(node["split_feature"], set()).add(threshold)
+        walk(node["left_child"])
+        walk(node["right_child"])
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return {k: v for k, v in found.items() if k < n_features}
+
+
+def predictions(
+    session, booster: lgb.Booster, frame: pd.DataFrame, features: list[Feature], task: str
+):
+    """(onnx, native) predictions on the same rows, as comparable float64 arrays."""
+    import numpy as np
+
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, to_onnx_inputs(frame, features)), strict=True))
+    native = booster.predict(to_lightgbm_frame(frame, features))
+    if task == "regression":
+        return outputs[OUTPUT_PREDICTION][:, 0].astype(np.float64), np.asarray(
+            native, dtype=np.float64
+        )
+    probs = outputs[OUTPUT_PROBABILITIES].astype(np.float64)
+    if task == "binary":
+        native = np.column_stack([1 - native, native])
+    return probs, np.asarray(native, dtype=np.float64)
+
+
+def check_parity(
+    session, booster: lgb.Booster, test: pd.DataFrame, features: list[Feature], task: str
+) -> ParityReport:
+    import numpy as np
+
+    worst: list[dict[str, Any]] = []
+    by_probe: dict[str, float] = {}
+    held_out = None
+    total = 0
+    overall = 0.0
+    for name, frame in probe_frames(test, features, booster).items():
+        onnx_pred, native = predictions(session, booster, frame, features, task)
+        if name == "held-out":
+            held_out = onnx_pred
+        diff = np.abs(onnx_pred - native)
+        if task == "regression":
+            diff = diff / np.maximum(1.0, np.abs(native))
+        diff = diff.reshape(len(frame), -1).max(axis=1)
+        by_probe[name] = float(diff.max()) if len(diff) else 0.0
+        overall = max(overall, by_probe[name])
+        total += len(frame)
+        for i in np.argsort(-diff)[:3]:
+            if diff[i] > TOLERANCE:
+                worst.append(
+                    {"probe": name, "diff": float(diff[i]), "row": _row(frame.iloc[int(i)])}
+                )
+    report = ParityReport(overall, total, worst, by_probe, held_out)
+    if not report.ok:
+        lines = [f"  {w['probe']}: |Δ|={w['diff']:.3g} at {w['row']}" for w in worst[:5]]
+        raise StageFailed(
+            f"ONNX and LightGBM disagree: max |Δ| = {overall:.3g} > {TOLERANCE:g} over {total} rows\n"
+            + "\n".join(lines),
+            hint="values within float32 precision of a split threshold are the usual cause; "
+            "round such features or report the rows",
+            details=report.to_dict() | {"worst": worst},
+        )
+    return report
+
+
+def _row(series) -> dict[str, Any]:
+    return {
+        k: (None if v is None or v != v else (v.item() if hasattr(v, "item") else v))
+        for k, v in series.items()
+    }

@@ -1,0 +1,194 @@
+"""``mlx train`` around the stage: lineage context, the runner, DVC tracking, commit.
+
+The stage writes into a staging folder beside the model folder; only a complete,
+parity-checked result is moved into place (file by file, each an atomic rename, with
+Ctrl-C held back for those few milliseconds), then tracked with DVC. An interrupted or
+failed train leaves the previous model exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlx.adapters import dvc
+from mlx.adapters.git import Git
+from mlx.config.model import ProjectConfig
+from mlx.errors import UsageError
+from mlx.model_files import METADATA, NATIVE, ONNX
+
+
+@dataclass
+class TrainResult:
+    name: str
+    task: str
+    model_dir: str
+    metrics: dict[str, float]
+    parity: dict[str, Any]
+    onnx_md5: str
+    data: dict[str, Any]
+    runner: dict[str, Any]
+    changed: list[str]
+    commit: str | None = None
+    notes: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def train(
+    project: ProjectConfig,
+    runner_name: str | None = None,
+    commit: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    ship_data: bool = False,
+) -> TrainResult:
+    from mlx.data.validate import load_schema_text
+    from mlx.runners import TrainJob, get_runner
+    from mlx.train.fit import check_params
+
+    cfg = project.config
+    check_params(cfg.model.params, str(project.path))
+    git = Git.discover(project.root)
+    runner = get_runner(project, runner_name)
+    data_path = project.resolve(cfg.data.train)
+    test_path = project.resolve(cfg.data.test) if cfg.data.test else None
+    notes: list[str] = []
+    data_ctx = _data_context(project, git, data_path, test_path, notes, strict=commit)
+    context = {
+        "data": data_ctx,
+        "code": {"commit": git.head(), "dirty": git.is_dirty(), "branch": git.branch()},
+        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    model_dir = project.model_dir
+    staging = model_dir.parent / f".{model_dir.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        job = TrainJob(
+            project, data_path, staging, test_path, load_schema_text(project), context, ship_data
+        )
+        meta = runner.train(job, progress)
+        changed = _install(project, git, staging, model_dir, meta)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    rel_dir = git.relative(model_dir)
+    result = TrainResult(
+        name=cfg.model.name,
+        task=cfg.model.task,
+        model_dir=str(rel_dir),
+        metrics=meta["metrics"],
+        parity=meta["parity"],
+        onnx_md5=meta["onnx"]["md5"],
+        data=meta["data"],
+        runner=meta.get("runner", {}),
+        changed=changed,
+        notes=notes,
+    )
+    if commit:
+        result.commit = git.commit(commit_message(meta), changed)
+    elif changed:
+        result.next_steps.append(
+            f"git add {' '.join(changed)} && git commit -m '{commit_message(meta)}'"
+        )
+    result.next_steps.append("mlx eval")
+    return result
+
+
+HEADLINE = {
+    "binary": ("auc", "log_loss"),
+    "multiclass": ("accuracy", "macro_f1"),
+    "regression": ("rmse", "r2"),
+}
+
+
+def commit_message(meta: dict[str, Any]) -> str:
+    metrics = meta["metrics"]
+    shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[meta["task"]] if k in metrics)
+    return f"Train {meta['name']}: {shown} (data {meta['data']['md5'][:8]})"
+
+
+def _data_context(
+    project, git, data_path: Path, test_path: Path | None, notes: list[str], strict: bool
+) -> dict:
+    dvc.require_data(data_path)
+    out: dict[str, Any] = {"path": str(git.relative(data_path))}
+    for key, path in (("", data_path), ("test_", test_path)):
+        if path is None:
+            continue
+        pointer = dvc.read_pointer(path)
+        md5 = dvc.file_md5(path)
+        out[f"{key}path"] = str(git.relative(path))
+        out[f"{key}md5"] = md5
+        out[f"{key}tracked"] = pointer is not None
+        problem = None
+        if pointer is None:
+            problem = f"{out[key + 'path']} is not tracked by DVC, so this model's data cannot be retrieved later"
+            fix = f"dvc add {out[key + 'path']}"
+        elif pointer.md5 != md5:
+            problem = f"{out[key + 'path']} differs from its DVC pointer (the model would not be traceable)"
+            fix = f"dvc add {out[key + 'path']}"
+        if problem and strict:
+            raise UsageError(problem + "; refusing to commit", hint=f"run `{fix}` first")
+        if problem:
+            notes.append(f"{problem}; run `{fix}`")
+    return out
+
+
+@contextlib.contextmanager
+def _no_interrupt() -> Iterator[None]:
+    """Hold SIGINT for the few renames that must not be split."""
+    received: list[Any] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *a: received.append(a))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+def _install(
+    project: ProjectConfig, git: Git, staging: Path, model_dir: Path, meta: dict
+) -> list[str]:
+    """Move the staged files into the model folder, track them, declare the artifact."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    cfg = project.config
+    with _no_interrupt():  # from here on, finish: a half-installed model is worse than none
+        for name in (ONNX, NATIVE, METADATA):
+            os.replace(staging / name, model_dir / name)
+        pointers = dvc.add(project.root, [model_dir / ONNX, model_dir / NATIVE])
+        dvc.declare(
+            project.root,
+            artifact={
+                "name": cfg.model.name,
+                "path": str(git.relative(model_dir / ONNX)),
+                "type": "model",
+                "desc": f"LightGBM {cfg.model.task} model for {cfg.data.target} (ONNX, preprocessing inside)",
+                "labels": ["lightgbm", "onnx", cfg.model.task],
+            },
+        )
+    files = [p.pointer for p in pointers] + [
+        model_dir / METADATA,
+        model_dir / ".gitignore",
+        project.root / "dvc.yaml",
+    ]
+    return [str(git.relative(f)) for f in files if f.exists() and _changed(git, f)]
+
+
+def _changed(git: Git, path: Path) -> bool:
+    rel = str(git.relative(path))
+    return bool(git.run("status", "--porcelain", "--", rel))

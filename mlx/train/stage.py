@@ -1,0 +1,240 @@
+"""The train stage: a pure function of (config, data files, output folder).
+
+It validates the data (bad data stops it before any work), splits, trains, exports to
+ONNX, checks parity and writes ``model.onnx``, ``model.lgb.txt`` and ``metadata.json``
+into ``out_dir``. It knows nothing about git, DVC or where it runs, so a local run, an
+ssh runner and a Dask runner all call this same function (``python -m mlx.train.stage``
+runs it from a JSON job file on a remote host).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlx.config.model import MlxConfig
+from mlx.errors import DataValidationFailed
+from mlx.model_files import FORMAT, METADATA, NATIVE, ONNX
+
+Progress = Callable[[int, int], None]
+
+
+def run_train_stage(
+    cfg: MlxConfig,
+    data_path: Path,
+    out_dir: Path,
+    *,
+    test_path: Path | None = None,
+    schema_text: str | None = None,
+    context: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    booster_factory: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Train and write the model files; returns the metadata written.
+
+    ``context`` carries what only the caller knows (data md5/path as tracked, code
+    commit, runner); it is merged into the metadata. ``booster_factory`` replaces the
+    local LightGBM fit (the Dask runner trains on a cluster) and must return a booster.
+    """
+    from mlx.adapters.dvc import file_md5
+    from mlx.data.io import read_table
+    from mlx.data.schema import string_columns
+    from mlx.data.validate import validate_frame
+    from mlx.train import export, fit, parity, split
+    from mlx.train import features as feats
+
+    started = time.perf_counter()
+    clock = _Phases()
+    fit.check_params(cfg.model.params)
+    frame = read_table(data_path, string_columns(cfg.data))
+    clock.lap("read")
+    report, _ = validate_frame(frame, cfg, schema_text, str(data_path))
+    clock.lap("validate")
+    if not report.ok:
+        raise DataValidationFailed(
+            f"{data_path} failed validation ({len(report.failures)} checks); nothing was trained",
+            hint="see `mlx validate` for the table",
+            details=report.to_dict(),
+        )
+    test_frame = None
+    if test_path is not None:
+        test_frame = read_table(test_path, string_columns(cfg.data))
+        test_report, _ = validate_frame(test_frame, cfg, schema_text, str(test_path))
+        if not test_report.ok:
+            raise DataValidationFailed(
+                f"{test_path} failed validation", details=test_report.to_dict()
+            )
+
+    features = feats.describe_features(frame, cfg.data, cfg.model)
+    parts = split.split_frame(frame, cfg, test_frame)
+    clock.lap("split")
+    task, target = cfg.model.task, cfg.data.target
+    y_train, classes = split.encode_target(parts.train[target], task)
+    y_test, _ = split.encode_target(parts.test[target], task, classes)
+    params, rounds = fit.effective_params(
+        cfg.model.params, task, cfg.model.seed, len(classes or [])
+    )
+    categorical = [f.name for f in features if f.kind == feats.CATEGORICAL]
+
+    best_iteration = None
+    if booster_factory is not None:
+        booster = booster_factory(parts.train, y_train, features, params, rounds)
+    else:
+        train_rows, valid = parts.train, None
+        if cfg.model.early_stopping_rounds:
+            train_rows, valid_rows = split.validation_split(parts.train, cfg)
+            y_fit, _ = split.encode_target(train_rows[target], task, classes)
+            y_valid, _ = split.encode_target(valid_rows[target], task, classes)
+            valid = (feats.to_lightgbm_frame(valid_rows, features), y_valid)
+        else:
+            y_fit = y_train
+        raw = fit.train_booster(
+            feats.to_lightgbm_frame(train_rows, features),
+            y_fit,
+            params,
+            rounds,
+            categorical,
+            valid=valid,
+            early_stopping_rounds=cfg.model.early_stopping_rounds,
+            progress=progress,
+        )
+        booster = fit.final_booster(raw)
+        best_iteration = raw.best_iteration or None
+
+    clock.lap("fit")
+    onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name)
+    session = export.session(onnx_bytes)
+    clock.lap("export")
+    parity_report = parity.check_parity(session, booster, parts.test, features, task)
+    onnx_pred = parity_report.held_out
+    clock.lap("parity")
+    metrics = quick_metrics(task, y_test, onnx_pred)
+    scores = (
+        onnx_pred[:, 1]
+        if task == "binary"
+        else (onnx_pred.max(axis=1) if task == "multiclass" else onnx_pred)
+    )
+
+    native_text = booster.model_to_string()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ONNX).write_bytes(onnx_bytes)
+    (out_dir / NATIVE).write_text(native_text, encoding="utf-8")
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "name": cfg.model.name,
+        "task": task,
+        "target": target,
+        "id": cfg.data.id,
+        "classes": classes,
+        "features": [f.to_dict() for f in features],
+        "onnx": {
+            "file": ONNX,
+            "md5": file_md5(out_dir / ONNX),
+            "opset": _opsets(onnx_bytes),
+            **export.io_signature(features, task, len(classes or [])),
+        },
+        "native": {"file": NATIVE, "md5": file_md5(out_dir / NATIVE)},
+        "params": params | {"num_iterations": rounds},
+        "seed": cfg.model.seed,
+        "num_trees": booster.num_trees(),
+        "best_iteration": best_iteration,
+        "data": {"path": str(data_path), "md5": file_md5(data_path), "rows": len(frame)},
+        "split": parts.info,
+        "packages": package_versions(),
+        "metrics": metrics,
+        "parity": parity_report.to_dict(),
+        "feature_importance": fit.gain_importance(booster, [f.name for f in features]),
+        "profile": _profile(parts.train, features, scores, task),
+    }
+    clock.lap("metrics, profile, write")
+    for key, value in (context or {}).items():
+        meta[key] = (
+            meta[key] | value
+            if isinstance(value, dict) and isinstance(meta.get(key), dict)
+            else value
+        )
+    meta.setdefault("runner", {})["duration_s"] = round(time.perf_counter() - started, 3)
+    meta["runner"]["phases_s"] = clock.phases
+    (out_dir / METADATA).write_text(
+        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return meta
+
+
+class _Phases:
+    """Wall time per stage phase, recorded in lineage (and used by the benchmark)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def quick_metrics(task: str, y_true, pred) -> dict[str, float]:
+    """Headline test-split metrics recorded at train time (eval computes the full set)."""
+    from mlx.evaluate.metrics import compute_metrics
+
+    return compute_metrics(task, y_true, pred)
+
+
+def _profile(train_rows, features, scores, task) -> dict[str, Any]:
+    from mlx.monitor.profile import build_profile
+
+    return build_profile(train_rows, [f.to_dict() for f in features], scores, task)
+
+
+def _opsets(model_bytes: bytes) -> dict[str, int]:
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    return {op.domain: op.version for op in model.opset_import}
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for dist in (
+        "mlx-mlops",
+        "lightgbm",
+        "onnx",
+        "onnxmltools",
+        "onnxruntime",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+    ):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mlx.train.stage JOB.json``: run the stage from a job file (remote runners)."""
+    from mlx.config.model import MlxConfig as Config
+
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    cfg = Config.model_validate(job["config"])
+    run_train_stage(
+        cfg,
+        Path(job["data"]),
+        Path(job["out_dir"]),
+        test_path=Path(job["test"]) if job.get("test") else None,
+        schema_text=job.get("schema_text"),
+        context=job.get("context"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
