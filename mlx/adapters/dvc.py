@@ -104,15 +104,18 @@ def require_data(path: Path) -> None:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keep DVC's own log lines and progress bars out of mlx's output."""
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    # dvc_data / dvc_objects log through their own loggers (e.g. fetch warnings)
+    loggers = [logging.getLogger(n) for n in ("dvc", "dvc_data", "dvc_objects")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     old = os.environ.get("DVC_NO_ANALYTICS")
     os.environ["DVC_NO_ANALYTICS"] = "1"
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
         if old is None:
             os.environ.pop("DVC_NO_ANALYTICS", None)
 

@@ -7,6 +7,8 @@ exceptions. Reads that must be fast at scale (all tags at once) use one
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -14,29 +16,44 @@ from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
 
 
 class Git:
-    """A git work tree rooted at ``root``."""
+    """A git work tree rooted at ``root``.
 
-    def __init__(self, repo) -> None:  # repo: git.Repo (imported lazily)
-        self._repo = repo
-        self.root = Path(repo.working_tree_dir).resolve()
+    GitPython is imported and its ``Repo`` built only when a method needs it: reads on
+    hot paths (``run``, ``for_each_ref``) call the ``git`` executable directly, so that
+    ``mlx show`` on a large registry does not pay for GitPython's import.
+    """
+
+    def __init__(self, repo=None, root: Path | None = None) -> None:  # repo: git.Repo
+        self._repo_obj = repo
+        self.root = Path(root if root is not None else repo.working_tree_dir).resolve()
+
+    @property
+    def _repo(self):
+        if self._repo_obj is None:
+            import git
+
+            self._repo_obj = git.Repo(self.root)
+        return self._repo_obj
 
     # --- construction ----------------------------------------------------------------
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Git:
         """The repository containing ``path``; :class:`NotAGitRepo` if there is none."""
-        import git
-
-        try:
-            repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        where = Path(path).resolve()
+        start = where if where.is_dir() else where.parent
+        proc = _git(["rev-parse", "--show-toplevel"], cwd=start) if start.is_dir() else None
+        if proc is None or proc.returncode != 0:
+            bare = (
+                _git(["rev-parse", "--is-bare-repository"], cwd=start) if start.is_dir() else None
+            )
+            if bare is not None and bare.returncode == 0:
+                raise NotAGitRepo(f"{path} is a bare repository; mlx needs a work tree")
             raise NotAGitRepo(
-                f"{Path(path).resolve()} is not inside a git repository",
+                f"{where} is not inside a git repository",
                 hint="run `mlx init` (or `git init`) first",
-            ) from None
-        if repo.bare or repo.working_tree_dir is None:
-            raise NotAGitRepo(f"{path} is a bare repository; mlx needs a work tree")
-        return cls(repo)
+            )
+        return cls(root=Path(proc.stdout.decode().strip()))
 
     @classmethod
     def init(cls, path: Path) -> Git:
@@ -51,13 +68,12 @@ class Git:
 
     def run(self, *args: str, strip: bool = True) -> str:
         """Run ``git ARGS`` in the work tree and return stdout."""
-        import git
-
-        try:
-            return self._repo.git.execute(["git", *args], strip_newline_in_stdout=strip)
-        except git.GitCommandError as exc:
-            stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'\n ")
-            raise GitError(f"git {' '.join(args[:2])} failed: {stderr}") from None
+        proc = _git(list(args), cwd=self.root)
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace").strip()
+            raise GitError(f"git {' '.join(args[:2])} failed: {stderr}")
+        out = proc.stdout.decode(errors="replace")
+        return out[:-1] if strip and out.endswith("\n") else out
 
     # --- state -----------------------------------------------------------------------
 
@@ -183,37 +199,34 @@ class Git:
 
         :class:`TagExists` when the name is taken (git's own refusal: no ``-f``, ever).
         """
-        import git
-
-        try:
-            self._repo.git.execute(
-                ["git", "tag", "-a", "--cleanup=whitespace", "-m", message, name, target]
-            )
-        except git.GitCommandError as exc:
-            stderr = (exc.stderr or "").strip()
+        proc = _git(["tag", "-a", "--cleanup=whitespace", "-m", message, name, target], self.root)
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace").strip()
             if "already exists" in stderr:
-                raise TagExists(f"tag {name!r} already exists") from None
-            raise GitError(f"git tag {name} failed: {stderr}") from None
+                raise TagExists(f"tag {name!r} already exists")
+            raise GitError(f"git tag {name} failed: {stderr}")
 
     def push_refs(self, remote: str, refspecs: Sequence[str], atomic: bool = True) -> None:
         """``git push [--atomic] REMOTE REFSPEC...``: all refs land, or none do."""
-        import git
-
-        args = ["git", "push", "--quiet", *(["--atomic"] if atomic else []), remote, *refspecs]
-        try:
-            self._repo.git.execute(args)
-        except git.GitCommandError as exc:
-            stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'\n ")
-            lowered = stderr.lower()
-            if any(
-                s in lowered
-                for s in ("could not read from remote", "does not appear to be", "unable to access")
-            ):
-                raise RemoteUnreachable(f"git remote {remote!r} is unreachable: {stderr}") from None
-            raise GitError(f"git push to {remote!r} failed: {stderr}") from None
+        args = ["push", "--quiet", *(["--atomic"] if atomic else []), remote, *refspecs]
+        proc = _git(args, self.root)
+        if proc.returncode == 0:
+            return
+        stderr = proc.stderr.decode(errors="replace").strip()
+        lowered = stderr.lower()
+        unreachable = ("could not read from remote", "does not appear to be", "unable to access")
+        if any(s in lowered for s in unreachable):
+            raise RemoteUnreachable(f"git remote {remote!r} is unreachable: {stderr}")
+        raise GitError(f"git push to {remote!r} failed: {stderr}")
 
     def remote_url(self, name: str) -> str | None:
         try:
             return self.run("remote", "get-url", name) or None
         except GitError:
             return None
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the git executable (messages in English, as GitPython does, so they parse)."""
+    env = {**os.environ, "LC_ALL": "C", "LANGUAGE": "C"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=env)
