@@ -192,7 +192,7 @@ def deprecate(
     config: Path | str | None = None,
 ):
     """Deprecate an artifact (``NAME@deprecated``) or deregister a version (``NAME@vX.Y.Z!``)."""
-    from mlx.registry.promote import deprecate as _deprecate
+    from mlx.registry.deprecate import deprecate as _deprecate
 
     project = load_project(config)
     return _deprecate(project, name or project.config.model.name, version, reason=reason, push=push)
@@ -257,4 +257,7 @@ def evaluate(config: Path | str | None = None, ref: str | None = None, commit: b
             raise RefError(
                 f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
             )
-    return run(project, model_dir, commit=commit)
+    from mlx.registry.materialize import baseline_for
+
+    baseline = baseline_for(project, project.config.eval.baseline_stage)
+    return run(project, model_dir, commit=commit, baseline=baseline)

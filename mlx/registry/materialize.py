@@ -169,3 +169,29 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+def baseline_for(project: ProjectConfig, stage: str | None) -> dict[str, Any] | None:
+    """The model holding ``stage`` as ``mlx eval``'s change gates want it, or None.
+
+    None when no stage is configured or nothing holds it (never registered, unassigned,
+    deprecated): change gates are then skipped, as for a first model. When a holder
+    exists but its bytes cannot be had, the error propagates: silently skipping the
+    comparison would let a worse model through.
+    """
+    if not stage:
+        return None
+    from mlx.registry.refs import resolve
+
+    ref = f"{project.config.model.name}#{stage}"
+    try:
+        resolved = resolve(project, ref)
+    except RefError:
+        return None
+    local = open_model(project, resolved)
+    return {
+        "ref": ref,
+        "version": resolved.version,
+        "commit": resolved.commit,
+        "model_dir": str(local.folder),
+    }
