@@ -154,3 +154,36 @@ def test_model_folder_of_another_artifact_comes_from_dvc_yaml(cli, example_proje
     assert resolved.name == "fraud" and resolved.model_path == "models/fraud"
     assert open_model(project, resolved).metadata["name"] == "fraud"
     assert Path(open_model(project, resolved).folder).name == "v0.0.1"
+
+
+def test_project_in_a_subfolder_of_the_repository(cli, tmp_path):
+    """mlops.yaml in mono/churn, git at mono/: paths in commits are relative to mono/."""
+    from mlx import api
+
+    mono = tmp_path / "mono"
+    mono.mkdir()
+    git(mono, "init", "-q")
+    (mono / "README").write_text("a monorepo\n")
+    api.init(mono / "churn", example=True)
+    run_tool(mono / "churn", "dvc", "remote", "add", "-d", "-f", "store", str(tmp_path / "remote"))
+    git(mono, "add", "-A")
+    git(mono, "commit", "-q", "-m", "monorepo with an mlx project")
+    p = mono / "churn"
+    prod = b"subfolder model\n" * 20
+    sha = commit_model(p, content=prod)
+    res = cli("promote", "--stage", "prod", "--json", cwd=p)
+    assert res.exit_code == 0, res.output
+    project = load_project(p / "mlops.yaml")
+    resolved = resolve(project, "churn#prod")
+    assert (resolved.commit, resolved.model_path) == (sha, "churn/models/churn")
+    assert cli("lineage", "churn#prod", "--json", cwd=p).json()["model"]["md5"] == (
+        hashlib.md5(prod).hexdigest()
+    )
+    commit_model(p)
+    from mlx.adapters.git import Git
+    from mlx.registry.writer import push_artifacts, read_commit
+
+    facts = read_commit(Git.discover(p), sha, resolved.model_path)
+    assert push_artifacts(project, Git.discover(p), facts)["files"] == 2
+    assert (tmp_path / "remote/files/md5" / facts.model_md5[:2] / facts.model_md5[2:]).is_file()
+    assert open_model(project, resolved).onnx_path.read_bytes() == prod

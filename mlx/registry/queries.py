@@ -10,7 +10,6 @@ from mlx.config.model import ProjectConfig
 from mlx.errors import RefError
 from mlx.registry import tags as T
 from mlx.registry.store import ArtifactState, Event, Registry, VersionState
-from mlx.registry.writer import parse_lineage
 
 
 def _when(ev: Event | None) -> str | None:
@@ -128,6 +127,8 @@ def history(
     project: ProjectConfig, name: str | None = None, git: Git | None = None
 ) -> HistoryResult:
     """Registrations, assignments, unassignments, deregistrations, deprecations; newest first."""
+    from mlx.registry.writer import parse_lineage
+
     git = git or Git.discover(project.root)
     reg = Registry.load(git)
     if name is not None and reg.artifact(name) is None:
