@@ -6,8 +6,8 @@ Builds a git repository (one `git fast-import` stream) whose tags are a realisti
 registry: several artifacts, each with registered versions on successive commits,
 assignments to dev/staging/prod, some unassignments, deregistrations and one
 deprecation; tag messages carry mlx's lineage block. Then times, as fresh processes
-(start-up included), `mlx show --json`, `gto show --json` and the bare `git
-for-each-ref` pass mlx makes; runs are interleaved and the median is reported. The two
+(start-up included), `mlx show --json`, `gto show --json`, `mlx --version` (the CLI's
+start-up alone) and the bare `git for-each-ref` pass mlx makes; runs are interleaved and the median is reported. The two
 JSON answers are compared, so a fast wrong answer cannot pass.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 from datetime import date
@@ -148,6 +149,7 @@ def measure(root: Path, repeats: int) -> dict[str, float]:
         "mlx show --json": [str(BIN / "mlx"), "show", "--json"],
         "mlx show (table)": [str(BIN / "mlx"), "show"],
         "gto show --json": [str(BIN / "gto"), "show", "--json"],
+        "mlx --version (start-up floor)": [str(BIN / "mlx"), "--version"],
         "git for-each-ref (mlx's one pass)": [
             "git", "for-each-ref", "--format=%(refname)%00%(objecttype)%00%(*objectname)"
             "%00%(taggername)%00%(taggerdate:iso-strict)%00%(contents)", "refs/tags",
@@ -169,6 +171,7 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true", help="Update docs/benchmarks.md")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     rows = []
     for n in args.tags:
         root = WORK / f"registry-{n}"
@@ -180,11 +183,14 @@ def main() -> None:
         for name, seconds in result.items():
             rows.append([count, name, f"{seconds:.3f}", f"{gto / seconds:.1f}x"])
     text = table(["tags", "command", "median s", "speed-up vs gto"], rows)
+    load = f"1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     print(text)
+    print(load)
     if args.write_doc:
         body = (
             f"`python -m bench.registry_show --tags {' '.join(map(str, args.tags))} "
-            f"--repeats {args.repeats}` on {date.today()} ({machine()}).\n\n"
+            f"--repeats {args.repeats}` on {date.today()} ({machine()}; {load}: the machine "
+            "is shared, so absolute times vary with load while the ratios hold).\n\n"
             "Fresh processes, start-up included, interleaved runs, median. The repository "
             "holds GTO tags for 5 artifacts (registrations, assignments, unassignments, "
             "deregistrations, one deprecation) with mlx lineage messages; `mlx show --json` "

@@ -67,9 +67,11 @@ class Event:
     stage: str | None = None
     counter: int | None = None
 
-    @property
-    def sort_key(self) -> tuple:
-        return (self.created_at, T.PRIORITY[self.kind], self.counter or 0, self.tag)
+    sort_key: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the order of events: date, then GTO's priority, then counter (computed once)
+        self.sort_key = (self.created_at, T.PRIORITY[self.kind], self.counter or 0, self.tag)
 
     @property
     def title(self) -> str:
@@ -142,6 +144,8 @@ class ArtifactState:
     deprecations: list[Event] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # oldest first
     max_counter: int = 0
+    _by_commit: dict[str, list[VersionState]] = field(default_factory=dict, repr=False)
+    _holders: dict[str, tuple[VersionState, Event]] | None = field(default=None, repr=False)
 
     @property
     def deprecated(self) -> bool:
@@ -156,7 +160,7 @@ class ArtifactState:
 
     def at_commit(self, commit: str) -> VersionState | None:
         """The registered version at ``commit`` (the newest registration wins)."""
-        found = [v for v in self.versions.values() if v.commit == commit and v.registered]
+        found = [v for v in self._by_commit.get(commit, ()) if v.registered]
         if not found:
             return None
         return max(found, key=lambda v: v.registration.sort_key)  # type: ignore[union-attr]
@@ -180,6 +184,11 @@ class ArtifactState:
 
     def holders(self) -> dict[str, tuple[VersionState, Event]]:
         """Stage → (version holding it, the assignment that made it so)."""
+        if self._holders is None:
+            self._holders = self._compute_holders()
+        return self._holders
+
+    def _compute_holders(self) -> dict[str, tuple[VersionState, Event]]:
         best: dict[str, tuple[VersionState, Event]] = {}
         for v in self.versions.values():
             if not v.active:
@@ -249,7 +258,9 @@ class Registry:
         order = {T.REGISTRATION: 0, T.DEREGISTRATION: 0, T.DEPRECATION: 0, T.CREATION: 0}
         parsed.sort(key=lambda pr: (order.get(pr[0].action, 1), pr[1].created_at, pr[0].tag))
         for p, rec in parsed:
-            art = self.artifacts.setdefault(p.name, ArtifactState(p.name))
+            art = self.artifacts.get(p.name)
+            if art is None:
+                art = self.artifacts[p.name] = ArtifactState(p.name)
             ev = Event(
                 kind=p.action,
                 artifact=p.name,
@@ -264,12 +275,15 @@ class Registry:
                 counter=p.counter,
             )
             if p.action in (T.REGISTRATION, T.DEREGISTRATION):
-                v = art.versions.setdefault(p.version, VersionState(p.name, p.version, rec.commit))  # type: ignore[arg-type]
+                v = art.versions.get(p.version)  # type: ignore[arg-type]
+                if v is None:
+                    v = art.versions[p.version] = VersionState(p.name, p.version, rec.commit)  # type: ignore[index]
+                    art._by_commit.setdefault(rec.commit, []).append(v)
                 (v.registrations if p.action == T.REGISTRATION else v.deregistrations).append(ev)
             elif p.action in (T.ASSIGNMENT, T.UNASSIGNMENT):
-                v = art.at_commit(rec.commit) or art.versions.setdefault(
-                    rec.commit, VersionState(p.name, rec.commit, rec.commit)
-                )
+                v = art.at_commit(rec.commit) or art.versions.get(rec.commit)  # type: ignore[assignment]
+                if v is None:  # a stage on a commit never registered: GTO names it by sha
+                    v = art.versions[rec.commit] = VersionState(p.name, rec.commit, rec.commit)
                 ev.version = v.version
                 v.stage_events.setdefault(p.stage, []).append(ev)  # type: ignore[arg-type]
             elif p.action == T.DEPRECATION:
