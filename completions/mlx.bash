@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate eval history init lineage promote show train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate eval history init lineage monitor promote show train validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -29,6 +29,9 @@ _mlx() {
             ;;
         lineage) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
+            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
             case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
