@@ -92,3 +92,14 @@ def test_check_ref_explains_tags_and_writes_github_output(cli, example_project, 
     out.unlink()
     cli("check-ref", "churn#prod#1", cwd=p, env={"GITHUB_OUTPUT": str(out)})
     assert not out.exists()
+
+
+def test_show_and_check_ref_stay_light(cli, example_project):
+    """The registry's read path imports neither DVC, the ML stack nor GitPython."""
+    from tests.test_cli import HEAVY, _imported_modules
+
+    p = example_project
+    _setup(cli, p)
+    for args in (("show", "--json"), ("check-ref", "churn#prod#1", "--json")):
+        loaded = _imported_modules(*args, cwd=p)
+        assert not loaded & set(HEAVY), (args, sorted(loaded & set(HEAVY)))
