@@ -25,7 +25,9 @@ def _job(job: dict[str, Any], progress: Any) -> dict[str, Any]:  # noqa: ARG001
 
     project = ProjectConfig(MlxConfig.model_validate(job["config"]), Path.cwd() / "mlops.yaml")
     out = Path(job["out_dir"])
-    doc, plots = run_eval_stage(project, Path(job["model_dir"]), out, head=job.get("head"))
+    doc, plots = run_eval_stage(
+        project, Path(job["model_dir"]), out, job.get("baseline"), head=job.get("head")
+    )
     return {"doc": doc, "plots": plots, "files": file_md5s(out)}
 
 

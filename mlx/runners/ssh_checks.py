@@ -59,17 +59,22 @@ def validate(
 
 
 def evaluate(
-    runner: SshRunner, project: ProjectConfig, model_dir: Path, out: Path, log: Log | None = None
+    runner: SshRunner,
+    project: ProjectConfig,
+    model_dir: Path,
+    out: Path,
+    log: Log | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Evaluate the committed model on the host; writes its result files into ``out``.
 
+    ``baseline`` (resolved here from the registry: ``{ref, version, commit, model_dir}``)
+    is shipped with the model and scored on the same rows there.
     Returns (metrics document, DVC plot definitions, runner description)."""
     git = Git.discover(project.root)
     meta = load_metadata(model_dir)
     pointer = model_dir / f"{ONNX}{dvc.POINTER_SUFFIX}"
     bundle = committed_state(project, git, [model_dir / METADATA, pointer])
-    dvc.require_data(model_dir / ONNX)
-    dvc.verify(model_dir / ONNX, meta["onnx"]["md5"])
     data = meta["data"]
     paths = {"data": project.resolve(data["path"])}
     if data.get("test_path"):
@@ -83,14 +88,17 @@ def evaluate(
             run = await host.new_run()
             try:
                 await host.pull(python.path, project_dir, [i.pointer for i in inputs], run)
-                await host.s.check(f"mkdir -p {q(run)}/model", "creating the model folder")
-                for name in (ONNX, METADATA):
-                    await host.s.put(model_dir / name, f"{run}/model/{name}")
+                await _ship_model(host, model_dir, f"{run}/model")
+                remote_base = None
+                if baseline is not None:
+                    await _ship_model(host, Path(baseline["model_dir"]), f"{run}/baseline")
+                    remote_base = baseline | {"model_dir": f"{run}/baseline"}
                 job = {
                     "config": job_config(project),
                     "model_dir": f"{run}/model",
                     "out_dir": f"{run}/out",
                     "head": bundle.commit,
+                    "baseline": remote_base,
                     "error_file": f"{run}/error.json",
                     "manifest": f"{run}/manifest.json",
                 }
@@ -118,6 +126,16 @@ def evaluate(
             return manifest["doc"], manifest["plots"], info
 
     return run_sync(go)
+
+
+async def _ship_model(host: Host, folder: Path, remote: str) -> None:
+    """model.onnx (checked against its metadata first) and metadata.json into ``remote``."""
+    meta = load_metadata(folder)
+    dvc.require_data(folder / ONNX)
+    dvc.verify(folder / ONNX, meta["onnx"]["md5"])
+    await host.s.check(f"mkdir -p {q(remote)}", "creating a model folder")
+    for name in (ONNX, METADATA):
+        await host.s.put(folder / name, f"{remote}/{name}")
 
 
 def _json_doc(done, label: str, what: str) -> dict[str, Any]:
