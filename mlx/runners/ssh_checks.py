@@ -5,8 +5,8 @@ data there, and returns the host's report. eval ships the committed model (its
 ``model.onnx`` checked against the committed metadata) into the run folder, pulls the
 data, runs ``python -m mlx.evaluate.stage`` (the function a local eval runs) and brings
 back every result file, md5-checked; declaring them in ``dvc.yaml`` and committing
-happen here. The host has no git, so eval there has no registry: no baseline, change
-gates are reported as skipped.
+happen here. The host has no git and so no registry: the baseline model for change
+gates is resolved here and shipped beside the model.
 """
 
 from __future__ import annotations

@@ -182,7 +182,8 @@ def test_data_not_pushed_is_exit_3_with_a_hint(cli, sshd, tmp_path):
 
 
 def test_eval_runs_on_the_host_and_results_land_here(cli, sshd, tmp_path):
-    project = small_project(tmp_path / "p", sshd, tmp_path / "work")
+    gates = {"gates": {"auc": {"min": 0.5, "max_degradation": 0.5}}}
+    project = small_project(tmp_path / "p", sshd, tmp_path / "work", eval=gates)
     assert cli("train", "--commit", cwd=project).exit_code == 0
     local = cli("eval", "--json", cwd=project).json()
     git(project, "checkout", "--", ".")  # back to the committed state (eval wrote results)
@@ -197,6 +198,22 @@ def test_eval_runs_on_the_host_and_results_land_here(cli, sshd, tmp_path):
     assert (project / "models/m/eval/report.md").is_file()
     assert "models/m/eval/scores.json" in (project / "dvc.yaml").read_text()
     assert git(project, "log", "-1", "--format=%s").startswith("Eval m: passed")
+
+    # with a model in prod, the host scores the registry's baseline too (shipped from here)
+    assert cli("promote", "--stage", "prod", cwd=project).exit_code == 0
+    cfg = yaml.safe_load((project / "mlops.yaml").read_text())
+    cfg["model"]["seed"] = 8
+    (project / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert cli("train", "--commit", cwd=project).exit_code == 0
+    git(project, "commit", "-qam", "seed 8")
+    res = cli("eval", "--runner", "box", "--json", cwd=project)
+    assert res.exit_code == 0, res.output
+    remote = res.json()
+    assert remote["baseline"]["ref"] == "m#prod" and remote["baseline"]["metrics"]
+    assert any(g["rule"] == "max_degradation" for g in remote["gates"]["results"])
+    git(project, "checkout", "--", ".")
+    local = cli("eval", "--json", cwd=project).json()
+    assert local["baseline"]["metrics"] == remote["baseline"]["metrics"]
 
 
 def test_ctrl_c_kills_the_remote_stage_and_leaves_nothing_behind(sshd, tmp_path):
