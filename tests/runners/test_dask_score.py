@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import run_mlx
 from tests.runners.test_dask import add_runner
 
 pytestmark = [pytest.mark.dask]
@@ -33,7 +34,18 @@ def test_cluster_scoring_matches_local(cli, trained, tmp_path, out_format):
     # another order (differences ~1e-7); with the same threads the bytes agree exactly
     local = _score(cli, trained, src, here, "--threads", "1")
     assert local.exit_code == 0, local.output
-    res = _score(cli, trained, src, there, "--runner", "cluster")
+    # a real `mlx` process: the CLI's own import set-up is part of what is tested
+    res = run_mlx(
+        "serve",
+        "--batch",
+        str(src),
+        "--output",
+        str(there),
+        "--json",
+        "--runner",
+        "cluster",
+        cwd=trained,
+    )
     assert res.exit_code == 0, res.output
     doc = res.json()
     assert doc["runner"]["kind"] == "dask" and doc["runner"]["partitions"] >= 3
