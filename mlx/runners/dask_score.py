@@ -164,7 +164,8 @@ def _read(path: Path, fmt: str, doc: dict[str, Any], partitions: int):
         text = {f["name"]: str for f in doc["features"]}  # parsed later as Arrow does
         frame = dd.read_csv(str(path), usecols=wanted, dtype=text, blocksize=block)[wanted]
     else:
-        frame = dd.read_parquet(str(path), columns=wanted)
+        # a partition per row group: no worker reads the whole file
+        frame = dd.read_parquet(str(path), columns=wanted, split_row_groups=True)
     if frame.npartitions < partitions:
         frame = frame.repartition(npartitions=partitions)
     return frame

@@ -117,7 +117,8 @@ class DaskBoosterFactory:
                 str(self.data_path), usecols=columns, dtype=dtypes, blocksize=block
             )[columns]
         else:
-            frame = dd.read_parquet(str(self.data_path), columns=columns)
+            # a partition per row group: no worker reads the whole file
+            frame = dd.read_parquet(str(self.data_path), columns=columns, split_row_groups=True)
         if frame.npartitions != self.partitions:  # blocks of bytes only approximate it
             frame = frame.repartition(npartitions=self.partitions)
         return frame

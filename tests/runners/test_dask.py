@@ -127,3 +127,22 @@ def test_validate_and_eval_with_a_dask_runner_run_here_and_say_so(cli, tmp_path)
     res = cli("eval", "--runner", "cluster", "--json", cwd=project)
     assert res.exit_code == 0, res.output
     assert res.json()["runner"] == {"name": "cluster", "kind": "dask", "where": "here"}
+
+
+def test_dask_train_reads_parquet_by_row_groups(cli, tmp_path, dask_cluster):
+    from mlx.adapters import dvc
+    from tests.helpers import config, make_project, synthetic
+
+    cfg = config("binary")
+    cfg["data"]["train"] = "data/train.parquet"
+    cfg["runners"] = {"cluster": dask_cluster.runner()}
+    project = make_project(tmp_path / "p", synthetic("binary", n=600), cfg, commit=False)
+    synthetic("binary", n=600).to_parquet(
+        project / "data" / "train.parquet", index=False, row_group_size=200
+    )
+    dvc.add(project, [project / "data" / "train.parquet"])
+    res = cli("train", "--runner", "cluster", "--json", cwd=project)
+    assert res.exit_code == 0, res.output
+    meta = json.loads((project / "models/m/metadata.json").read_text())
+    assert meta["runner"]["partitions"] == 4 and meta["runner"]["rows"] == 600
+    assert meta["parity"]["max_abs_diff"] <= meta["parity"]["tolerance"]
