@@ -56,14 +56,14 @@ ROUTE_INDEX = {r: i for i, r in enumerate(ROUTES)}
 CODE_INDEX = {c: i for i, c in enumerate(CODES)}
 
 
-def _file(run_dir: Path, slot: int) -> Path:
+def _file(run_dir: Path | str, slot: int | str) -> Path:
     return Path(run_dir) / f"metrics-{slot}.bin"
 
 
 class WorkerStats:
     """This worker's counters, in its shared-memory file."""
 
-    def __init__(self, run_dir: Path, slot: int) -> None:
+    def __init__(self, run_dir: Path | str, slot: int | str) -> None:
         path = _file(run_dir, slot)
         size = SLOTS * 8
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -118,7 +118,7 @@ def read_all(run_dir: Path) -> tuple[np.ndarray, int]:
         data = np.fromfile(path, dtype=np.float64)
         if data.size == SLOTS:
             total += data
-            n += 1
+            n += path.stem.removeprefix("metrics-").isdigit()  # the log writer is no worker
     return total, n
 
 

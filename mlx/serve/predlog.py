@@ -1,62 +1,67 @@
-"""Prediction logs: what was served, as Parquet that ``mlx monitor`` reads.
+"""Prediction logs, worker side: scored batches → spool files, off the request path.
 
-The request path only appends references to arrays it already has (one deque append
-per batch); a background thread turns them into Arrow tables and writes them. Files
-are ``<dir>/<model>/<YYYY-MM-DD>/part-<unix ms>-<pid>-<seq>.parquet`` with the columns
-fixed in docs/internals.md ("Prediction logs"). A file is written under a hidden
-``.inprogress`` name and renamed when complete (after ``max_rows_per_file`` rows,
-``max_file_seconds``, a new day, or shutdown), so readers never see a partial file.
-When the writer falls behind by more than ``max_pending_rows``, new rows are dropped
+The request path appends references to arrays it already has (one deque append per
+batch). A thread in the worker wakes every ``flush_seconds``, encodes what was queued
+(JSON header + raw little-endian arrays, no pyarrow) and writes it to a spool file in
+``<dir>/<model>/.spool/``; the log writer process (:mod:`mlx.serve.logwriter`) turns spool
+files into the Parquet files ``mlx monitor`` reads. Workers thus stay free of pyarrow
+(~60 MiB each), and spooled rows survive a worker or writer crash.
+
+When the spool thread falls behind by more than ``max_pending_rows``, new rows are dropped
 and counted (``mlx_prediction_log_dropped_total``), never queued without limit.
+
+Spool record: ``<u32 header length><u32 payload length><JSON header><payload>``; the
+header holds ``n``, ``ts``, ``ids`` ([request id, rows] pairs), ``cats`` (one list per
+categorical feature); the payload is ``num`` float32 [n_num, n], then ``label`` int64 [n]
+(classification), then ``score`` float32 [n].
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import threading
 import time
 from collections import deque
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from mlx.serve.model import ServedModel
 
+SPOOL = ".spool"
+RECORD = struct.Struct("<II")
 
-class PredictionLogger:
+
+def spool_dir(log_dir: Path | str, model_name: str) -> Path:
+    return Path(log_dir) / model_name / SPOOL
+
+
+class PredictionSpool:
     def __init__(
         self,
         directory: Path,
         model: ServedModel,
         *,
-        max_rows_per_file: int = 100_000,
         flush_seconds: float = 5.0,
-        max_file_seconds: float = 300.0,
         max_pending_rows: int = 1_000_000,
         stats: Any = None,
     ) -> None:
-        self.root = Path(directory) / model.name
+        self.dir = spool_dir(directory, model.name)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.model = model
-        self.max_rows = max_rows_per_file
         self.flush_seconds = flush_seconds
-        self.max_file_seconds = max_file_seconds
         self.max_pending = max_pending_rows
         self.stats = stats
         self.pending: deque = deque()
-        self.pending_rows = 0
-        self._lock = threading.Lock()
+        self.added_rows = 0  # written by the event loop only
+        self.spooled_rows = 0  # written by the spool thread only
+        self._seq = 0
         self._wake = threading.Event()
         self._stop = False
-        self._writer = None
-        self._file: Path | None = None
-        self._file_rows = 0
-        self._file_opened = 0.0
-        self._file_day = ""
-        self._seq = 0
-        self._schema = None
         self._thread = threading.Thread(target=self._run, name="mlx-prediction-log", daemon=True)
         self._thread.start()
 
@@ -64,161 +69,98 @@ class PredictionLogger:
 
     def add(self, num, cats, outputs, jobs: list[tuple[str, int, bool]], ts: float) -> None:
         """Queue one scored batch; ``jobs`` = (request id, rows, sampled?) in row order."""
-        rows = sum(n for _, n, keep in jobs if keep)
-        if self.pending_rows + rows > self.max_pending:
+        rows = _kept(jobs)
+        if self.added_rows - self.spooled_rows + rows > self.max_pending:
             if self.stats is not None:
                 self.stats.add("predlog_dropped", rows)
             return
-        with self._lock:
-            self.pending.append((num, cats, outputs, jobs, ts))
-            self.pending_rows += rows
-        if self.pending_rows >= self.max_rows:
-            self._wake.set()
+        self.pending.append((num, cats, outputs, jobs, ts))
+        self.added_rows += rows
 
-    # --- writer thread ------------------------------------------------------------------
+    # --- spool thread -------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             self._wake.wait(self.flush_seconds)
-            self._wake.clear()
             stopping = self._stop
             try:
                 self._flush()
-                if stopping or (
-                    self._writer is not None
-                    and time.time() - self._file_opened >= self.max_file_seconds
-                ):
-                    self._close_file()
             except Exception as exc:  # noqa: BLE001 - logging must never take the server down
                 if self.stats is not None:
                     self.stats.add("predlog_errors")
-                print(f"mlx serve: prediction log write failed: {exc}", file=sys.stderr)
-                self._writer = None
+                print(f"mlx serve: prediction log spool failed: {exc}", file=sys.stderr)
             if stopping:
                 return
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write everything queued, complete the open file, stop the thread."""
+        """Spool everything queued, then stop the thread."""
         self._stop = True
         self._wake.set()
         self._thread.join(timeout)
 
     def _flush(self) -> None:
-        with self._lock:
-            items = list(self.pending)
-            self.pending.clear()
-            self.pending_rows = 0
+        items = []
+        while self.pending:
+            items.append(self.pending.popleft())
         if not items:
             return
-        table = self._table(items)
-        if table is None or table.num_rows == 0:
-            return
-        start = 0
-        while start < table.num_rows:
-            self._ensure_file()
-            take = min(self.max_rows - self._file_rows, table.num_rows - start)
-            self._writer.write_table(table.slice(start, take))
-            self._file_rows += take
-            start += take
-            if self.stats is not None:
-                self.stats.add("predlog_rows", take)
-            if self._file_rows >= self.max_rows:
-                self._close_file()
-
-    def _table(self, items: list):
-        import pyarrow as pa
-
-        model = self.model
-        schema = model.schema
-        nums, cat_cols, labels, scores, rids, stamps = (
-            [],
-            [[] for _ in schema.categorical],
-            [],
-            [],
-            [],
-            [],
-        )
-        for num, cats, outputs, jobs, ts in items:
-            keep = np.concatenate([np.full(n, k, dtype=bool) for _, n, k in jobs])
-            idx = None if keep.all() else np.flatnonzero(keep)
-            pick = (lambda a: a) if idx is None else (lambda a, idx=idx: a[..., idx])
-            nums.append(pick(num))
-            for k, col in enumerate(cats):
-                cat_cols[k].extend(col if idx is None else [col[i] for i in idx])
-            if model.task != "regression":
-                labels.append(pick(outputs[0]))
-            scores.append(pick(model.score(outputs)))
-            for rid, n, k in jobs:
-                if k:
-                    rids.extend([rid] * n)
-            stamps.append(np.full(len(scores[-1]), int(ts * 1e6), dtype=np.int64))
-        num_all = np.concatenate(nums, axis=1)
-        n = num_all.shape[1]
-        columns: dict[str, Any] = {}
-        for f in schema.features:
-            if f.kind == "categorical":
-                columns[f.name] = pa.array(cat_cols[f.pos], type=pa.string())
-            else:
-                columns[f.name] = pa.array(num_all[f.pos], type=pa.float32())
-        columns["_request_id"] = pa.array(rids, type=pa.string())
-        columns["_ts"] = pa.array(np.concatenate(stamps), type=pa.timestamp("us", tz="UTC"))
-        for key, value in (("_model", model.name), ("_version", model.version), ("_commit", model.commit)):  # fmt: skip
-            columns[key] = pa.array([value] * n, type=pa.string())
-        if model.task != "regression":
-            columns["_label"] = pa.array(np.concatenate(labels), type=pa.int64())
-        columns["_score"] = pa.array(np.concatenate(scores).astype(np.float32), type=pa.float32())
-        return pa.table(columns, schema=self._arrow_schema())
-
-    def _ensure_file(self) -> None:
-        import pyarrow.parquet as pq
-
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        if self._writer is not None and day != self._file_day:
-            self._close_file()
-        if self._writer is not None:
-            return
-        folder = self.root / day
-        folder.mkdir(parents=True, exist_ok=True)
+        self.spooled_rows += sum(_kept(i[3]) for i in items)
+        data = b"".join(self._record(*item) for item in items)
         self._seq += 1
-        name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq}.parquet"
-        self._file = folder / name
-        self._file_day = day
-        self._file_rows = 0
-        self._file_opened = time.time()
-        self._writer = pq.ParquetWriter(
-            str(self._inprogress(self._file)), self._arrow_schema(), compression="zstd"
+        name = f"{int(time.time() * 1000)}-{os.getpid()}-{self._seq}"
+        tmp = self.dir / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, self.dir / f"{name}.spool")
+
+    def _record(self, num, cats, outputs, jobs, ts) -> bytes:
+        model = self.model
+        keep = None
+        if not all(k for _, _, k in jobs):
+            mask = np.concatenate([np.full(n, k, dtype=bool) for _, n, k in jobs])
+            keep = np.flatnonzero(mask)
+        score = model.score(outputs)
+        label = outputs[0] if model.task != "regression" else None
+        if keep is not None:
+            num, score = num[:, keep], score[keep]
+            label = label[keep] if label is not None else None
+            cats = [[c[i] for i in keep] for c in cats]
+        header = orjson.dumps(
+            {
+                "n": int(score.shape[0]),
+                "ts": ts,
+                "ids": [[rid, n] for rid, n, k in jobs if k],
+                "cats": [c if type(c) is list else list(c) for c in cats],
+            }
         )
+        parts = [np.ascontiguousarray(num, dtype="<f4").tobytes()]
+        if label is not None:
+            parts.append(np.ascontiguousarray(label, dtype="<i8").tobytes())
+        parts.append(np.ascontiguousarray(score, dtype="<f4").tobytes())
+        payload = b"".join(parts)
+        return RECORD.pack(len(header), len(payload)) + header + payload
 
-    def _arrow_schema(self):
-        import pyarrow as pa
 
-        if self._schema is None:
-            fields = [
-                pa.field(f.name, pa.string() if f.kind == "categorical" else pa.float32())
-                for f in self.model.schema.features
-            ]
-            fields += [
-                pa.field("_request_id", pa.string()),
-                pa.field("_ts", pa.timestamp("us", tz="UTC")),
-                pa.field("_model", pa.string()),
-                pa.field("_version", pa.string()),
-                pa.field("_commit", pa.string()),
-            ]
-            if self.model.task != "regression":
-                fields.append(pa.field("_label", pa.int64()))
-            fields.append(pa.field("_score", pa.float32()))
-            self._schema = pa.schema(fields)
-        return self._schema
+def _kept(jobs) -> int:
+    return sum(n for _, n, k in jobs if k)
 
-    @staticmethod
-    def _inprogress(path: Path) -> Path:
-        return path.with_name("." + path.name + ".inprogress")
 
-    def _close_file(self) -> None:
-        if self._writer is None or self._file is None:
-            return
-        self._writer.close()
-        self._writer = None
-        os.replace(self._inprogress(self._file), self._file)
-        if self.stats is not None:
-            self.stats.add("predlog_files")
+def read_spool(data: bytes, n_num: int, classification: bool):
+    """Decode a spool file: yields (header, num [n_num, n], label [n] | None, score [n])."""
+    pos = 0
+    while pos < len(data):
+        hlen, plen = RECORD.unpack_from(data, pos)
+        pos += RECORD.size
+        header = orjson.loads(data[pos : pos + hlen])
+        pos += hlen
+        payload = memoryview(data)[pos : pos + plen]
+        pos += plen
+        n = header["n"]
+        num = np.frombuffer(payload, dtype="<f4", count=n_num * n).reshape(n_num, n)
+        offset = n_num * n * 4
+        label = None
+        if classification:
+            label = np.frombuffer(payload, dtype="<i8", count=n, offset=offset)
+            offset += n * 8
+        score = np.frombuffer(payload, dtype="<f4", count=n, offset=offset)
+        yield header, num, label, score

@@ -2,9 +2,11 @@
 
 ``mlx serve`` resolves and verifies the model, then replaces itself with this lean
 process (no typer, rich, pydantic, git or DVC in memory). It starts ``workers``
-processes, waits until every one has loaded, warmed up and bound the port, prints the
-URL (or one JSON line with ``--json``), restarts a worker that dies, and on
-SIGTERM/SIGINT forwards SIGTERM so each worker drains, then exits 0.
+processes and, when prediction logs are on, the log writer process; waits until every
+worker has loaded, warmed up and bound the port; prints the URL (or one JSON line with
+``--json``); restarts a worker or the log writer that dies; and on SIGTERM/SIGINT sends
+SIGTERM to the workers (each drains), then to the log writer (it writes their last
+rows), and exits 0.
 """
 
 from __future__ import annotations
@@ -56,11 +58,20 @@ class Worker:
             self.error = doc.get("error") or f"worker exited with code {self.proc.poll()}"
 
 
+def _start_log_writer(spec_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlx.serve.logwriter", str(spec_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr.fileno(),
+    )
+
+
 class Supervisor:
     def __init__(self, spec: ServeSpec, spec_path: Path) -> None:
         self.spec = spec
         self.spec_path = spec_path
         self.workers: list[Worker] = []
+        self.log_writer: subprocess.Popen | None = None
         self.stopping = False
         self.restarts: list[float] = []
 
@@ -70,6 +81,9 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._signal)
         signal.signal(signal.SIGINT, self._signal)
+        plog = self.spec.prediction_log
+        if plog.enabled and plog.sample_rate > 0:
+            self.log_writer = _start_log_writer(self.spec_path)
         self.workers = [Worker(self.spec_path, i) for i in range(self.spec.workers)]
         error = self._wait_ready(self.workers)
         if error:
@@ -91,6 +105,10 @@ class Supervisor:
                     self.workers[i] = Worker(self.spec_path, w.slot)
                 elif w.ready_fd >= 0 and _readable(w.ready_fd):
                     w.read_ready()
+            if self.log_writer is not None and self.log_writer.poll() is not None:
+                if not self.stopping:
+                    _err(f"mlx serve: log writer exited with code {self.log_writer.returncode}; restarting")  # fmt: skip
+                    self.log_writer = _start_log_writer(self.spec_path)
         codes = self._stop_all(kill=False)
         if not self.spec.json_output:
             print("mlx serve: stopped (in-flight requests drained)", flush=True)
@@ -131,6 +149,16 @@ class Supervisor:
             if w.ready_fd >= 0:
                 os.close(w.ready_fd)
                 w.ready_fd = -1
+        writer = self.log_writer
+        if (
+            writer is not None and writer.poll() is None
+        ):  # after the workers: it logs their last rows
+            writer.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                codes.append(writer.wait(max(1.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                writer.kill()
+                codes.append(writer.wait())
         return codes
 
     def _announce(self) -> None:

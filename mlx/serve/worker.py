@@ -3,14 +3,14 @@
 Loads and warms up the model, binds the shared port (SO_REUSEPORT), reports ready on
 ``READY_FD`` and serves until SIGTERM/SIGINT; then it stops accepting, answers what it
 has received, flushes the prediction and access logs, and exits 0. It imports numpy,
-onnxruntime, the HTTP stack (uvloop, httptools, orjson), prometheus_client (for
-``/metrics``) and pyarrow (for prediction logs): nothing that resolves models.
+onnxruntime, the HTTP stack (uvloop, httptools, orjson) and prometheus_client (for
+``/metrics``): nothing that resolves models, and no pyarrow (prediction logs are spooled
+to the log writer process).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.abc
 import os
 import signal
 import sys
@@ -21,17 +21,6 @@ import orjson
 from mlx.serve.spec import ServeSpec
 
 BACKLOG = 2048
-BLOCKED = frozenset({"pandas"})
-
-
-class _BlockImports(importlib.abc.MetaPathFinder):
-    """pyarrow probes for pandas on every ``pa.array`` call and imports it when installed
-    (+~40 MiB, ~0.5 s, for nothing): in a worker that probe finds no pandas."""
-
-    def find_spec(self, name, path=None, target=None):  # noqa: ARG002
-        if name.partition(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is not imported in mlx serve workers")
-        return None
 
 
 def _report(fd: int, doc: dict) -> None:
@@ -44,7 +33,6 @@ def _report(fd: int, doc: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     spec_path, slot, ready_fd = (argv or sys.argv[1:])[:3]
-    sys.meta_path.insert(0, _BlockImports())
     spec = ServeSpec.read(spec_path)
     slot_n, fd = int(slot), int(ready_fd)
     try:
@@ -72,21 +60,14 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
     from mlx.serve.app import App
     from mlx.serve.http import HttpServer
     from mlx.serve.metrics import WorkerStats
-    from mlx.serve.predlog import PredictionLogger
+    from mlx.serve.predlog import PredictionSpool
 
     loop = asyncio.get_running_loop()
     stats = WorkerStats(spec.run_dir, slot)
     plog = spec.prediction_log
     predlog = None
     if plog.enabled and plog.sample_rate > 0:
-        predlog = PredictionLogger(
-            plog.dir,
-            model,
-            max_rows_per_file=plog.max_rows_per_file,
-            flush_seconds=plog.flush_seconds,
-            max_file_seconds=plog.max_file_seconds,
-            stats=stats,
-        )
+        predlog = PredictionSpool(plog.dir, model, flush_seconds=plog.flush_seconds, stats=stats)
     access_log = AccessLog() if spec.access_log else None
     app = App(spec, model, stats=stats, predlog=predlog, access_log=access_log)
     http = HttpServer(
@@ -100,9 +81,13 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    parent = os.getppid()
+
     def tick() -> None:
         http.tick()
         stats.set_connections(len(http.connections))
+        if os.getppid() != parent:  # the supervisor is gone (killed): drain and exit too
+            stop.set()
         ticker[0] = loop.call_later(1.0, tick)
 
     ticker = [loop.call_later(1.0, tick)]

@@ -133,9 +133,17 @@ def serve():
 
     yield _start
     for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
+        _stop(s)
+
+
+def _stop(server: Server) -> None:
+    """SIGTERM (the supervisor stops its workers), SIGKILL only if that hangs."""
+    if server.proc.poll() is None:
+        try:
+            server.stop(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +151,7 @@ def binary_server(binary_project):
     """One shared server for the binary model (tests must leave it serving)."""
     s = start_server(binary_project)
     yield s
-    if s.proc.poll() is None:
-        s.stop()
+    _stop(s)
 
 
 def copy_project(src: Path, dest: Path) -> Path:
