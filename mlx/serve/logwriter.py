@@ -85,7 +85,12 @@ class ParquetLog:
                 cats[k].extend(col)
             for rid, n in header["ids"]:
                 rids.extend([rid] * n)
-            stamps.append(np.full(len(score), int(header["ts"] * 1e6), dtype=np.int64))
+            runs = header["ts"]
+            stamps.append(
+                np.repeat(np.array([t for t, _ in runs]) * 1e6, [n for _, n in runs]).astype(
+                    np.int64
+                )
+            )
         if not scores:
             return None
         num = np.concatenate(nums, axis=1)

@@ -11,8 +11,8 @@ When the spool thread falls behind by more than ``max_pending_rows``, new rows a
 and counted (``mlx_prediction_log_dropped_total``), never queued without limit.
 
 Spool record: ``<u32 header length><u32 payload length><JSON header><payload>``; the
-header holds ``n``, ``ts``, ``ids`` ([request id, rows] pairs), ``cats`` (one list per
-categorical feature); the payload is ``num`` float32 [n_num, n], then ``label`` int64 [n]
+header holds ``n``, ``ts`` ([unix seconds, rows] runs), ``ids`` ([request id, rows]
+pairs), ``cats`` (one list per categorical feature); the payload is ``num`` float32 [n_num, n], then ``label`` int64 [n]
 (classification), then ``score`` float32 [n].
 """
 
@@ -53,7 +53,8 @@ class PredictionSpool:
         self.dir = spool_dir(directory, model.name)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.model = model
-        self.flush_seconds = flush_seconds
+        # small, frequent spool writes keep both memory and each GIL hold short
+        self.interval = min(flush_seconds, 1.0)
         self.max_pending = max_pending_rows
         self.stats = stats
         self.pending: deque = deque()
@@ -81,7 +82,7 @@ class PredictionSpool:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(self.interval)
             stopping = self._stop
             try:
                 self._flush()
@@ -104,8 +105,10 @@ class PredictionSpool:
             items.append(self.pending.popleft())
         if not items:
             return
+        data = self._record(items)
         self.spooled_rows += sum(_kept(i[3]) for i in items)
-        data = b"".join(self._record(*item) for item in items)
+        if not data:
+            return
         self._seq += 1
         name = f"{int(time.time() * 1000)}-{os.getpid()}-{self._seq}"
         tmp = self.dir / f".{name}.tmp"
@@ -113,29 +116,37 @@ class PredictionSpool:
             fh.write(data)
         os.replace(tmp, self.dir / f"{name}.spool")
 
-    def _record(self, num, cats, outputs, jobs, ts) -> bytes:
+    def _record(self, items: list) -> bytes:
+        """All queued batches as one record: a few numpy concatenations and list
+        comprehensions, so the thread holds the GIL briefly however many batches."""
         model = self.model
-        keep = None
+        jobs = [job for item in items for job in item[3]]
+        num = np.concatenate([item[0] for item in items], axis=1)
+        outputs = [np.concatenate([item[2][k] for item in items]) for k in range(len(items[0][2]))]
+        cats = [[v for item in items for v in item[1][k]] for k in range(model.schema.n_cat)]
+        stamps = [[item[4], sum(n for _, n, _ in item[3])] for item in items]
         if not all(k for _, _, k in jobs):
-            mask = np.concatenate([np.full(n, k, dtype=bool) for _, n, k in jobs])
+            mask = np.repeat(np.array([k for _, _, k in jobs]), [n for _, n, _ in jobs])
             keep = np.flatnonzero(mask)
-        score = model.score(outputs)
-        label = outputs[0] if model.task != "regression" else None
-        if keep is not None:
-            num, score = num[:, keep], score[keep]
-            label = label[keep] if label is not None else None
+            num = num[:, keep]
+            outputs = [o[keep] for o in outputs]
             cats = [[c[i] for i in keep] for c in cats]
+            ts_rows = np.repeat([t for t, _ in stamps], [n for _, n in stamps])[keep]
+            stamps = [[float(t), 1] for t in ts_rows]  # sampled: one stamp per kept row
+        score = model.score(outputs)
+        if score.shape[0] == 0:
+            return b""
         header = orjson.dumps(
             {
                 "n": int(score.shape[0]),
-                "ts": ts,
+                "ts": stamps,  # [[unix seconds, rows], ...] in row order
                 "ids": [[rid, n] for rid, n, k in jobs if k],
-                "cats": [c if type(c) is list else list(c) for c in cats],
+                "cats": cats,
             }
         )
         parts = [np.ascontiguousarray(num, dtype="<f4").tobytes()]
-        if label is not None:
-            parts.append(np.ascontiguousarray(label, dtype="<i8").tobytes())
+        if model.task != "regression":
+            parts.append(np.ascontiguousarray(outputs[0], dtype="<i8").tobytes())
         parts.append(np.ascontiguousarray(score, dtype="<f4").tobytes())
         payload = b"".join(parts)
         return RECORD.pack(len(header), len(payload)) + header + payload

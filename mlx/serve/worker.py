@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     spec_path, slot, ready_fd = (argv or sys.argv[1:])[:3]
     spec = ServeSpec.read(spec_path)
     slot_n, fd = int(slot), int(ready_fd)
+    # the log threads hold the GIL at most this long when the event loop wants it
+    sys.setswitchinterval(0.001)
     try:
         from mlx.serve.model import ServedModel
         from mlx.serve.netutil import bind_socket

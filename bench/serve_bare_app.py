@@ -1,7 +1,7 @@
 """The baseline: a bare one-worker Starlette + uvicorn (uvloop, httptools) + orjson app
 that calls onnxruntime once per request (V2 JSON in, V2 JSON out), no validation.
 
-    python bench/serve_smoke/bare_app.py MODEL_DIR PORT
+    python bench/serve_bare_app.py MODEL_DIR PORT
 """
 
 from __future__ import annotations
