@@ -21,6 +21,8 @@ from mlx.errors import IntegrityError, UsageError
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 
+BLOCK_INPUT = "mlx_numeric_block"  # the serving variant's one numeric input (variant.py)
+
 LABEL = "label"
 PROBABILITIES = "probabilities"
 PREDICTION = "prediction"
@@ -112,9 +114,8 @@ class ServedModel:
         self.name, self.task, self.classes = name, task, classes
         self.version, self.commit, self.md5 = version, commit, md5
         self.output_names = [o.name for o in session.get_outputs()]
-        self._check_io()
-        self._num_names = [f.name for f in schema.numeric]
-        self._cat_names = [f.name for f in schema.categorical]
+        self._init_feeds()
+        self._check_outputs()
         # class values as an object array: labels map to them with one take()
         self.class_values = np.array(classes if classes is not None else [], dtype=object)
 
@@ -123,9 +124,10 @@ class ServedModel:
         """Load from a :class:`~mlx.serve.spec.ModelSpec` (or a dict with its fields),
         checking the file's md5 against the spec."""
         get = spec.get if isinstance(spec, dict) else lambda k, d=None: getattr(spec, k, d)
-        path = Path(get("onnx_path"))
+        serving = get("serving_path")  # the block variant the parent derived and checked
+        path = Path(serving or get("onnx_path"))
         data = path.read_bytes()
-        expected = get("md5")
+        expected = get("serving_md5") if serving else get("md5")
         if expected:
             actual = model_md5(data)
             if actual != expected:
@@ -141,20 +143,29 @@ class ServedModel:
             classes=get("classes"),
             version=get("version", "") or "",
             commit=get("commit", "") or "",
-            md5=expected or "",
+            md5=get("md5") or "",
         )
 
-    def _check_io(self) -> None:
+    def _init_feeds(self) -> None:
+        """How rows become inputs: one tensor per feature (the graph `mlx train` writes)
+        or, for the serving variant, all numeric features as one block."""
+        schema = self.schema
         got = {i.name: i.type for i in self.session.get_inputs()}
-        want = {
-            f.name: "tensor(string)" if f.kind == CATEGORICAL else "tensor(float)"
-            for f in self.schema.features
-        }
-        if got != want:
+        cats = {f.name: "tensor(string)" for f in schema.categorical}
+        per_feature = {**{f.name: "tensor(float)" for f in schema.numeric}, **cats}
+        self._cat_names = [f.name for f in schema.categorical]
+        if got == per_feature:
+            self.block = False
+            self._num_names = [f.name for f in schema.numeric]
+        elif got == {BLOCK_INPUT: "tensor(float)", **cats}:
+            self.block = True
+        else:
             raise UsageError(
-                f"model {self.name}: the ONNX inputs {got} do not match metadata.json features",
+                f"the ONNX inputs {sorted(got)} do not match metadata.json features",
                 hint="the model folder is inconsistent; retrain it with `mlx train`",
             )
+
+    def _check_outputs(self) -> None:
         expected = [PREDICTION] if self.task == "regression" else [LABEL, PROBABILITIES]
         if self.output_names != expected:
             raise UsageError(
@@ -174,7 +185,10 @@ class ServedModel:
         """onnxruntime inputs from a [n_num, n] float32 block and categorical columns
         (lists of str/None, or object arrays of str)."""
         n = num.shape[1]
-        feeds = dict(zip(self._num_names, num.reshape(len(self._num_names), n, 1), strict=True))
+        if self.block:
+            feeds = {BLOCK_INPUT: np.ascontiguousarray(num.T)}
+        else:
+            feeds = dict(zip(self._num_names, num.reshape(len(self._num_names), n, 1), strict=True))
         for name, col in zip(self._cat_names, cats, strict=True):
             if type(col) is list:
                 arr = np.array(col, dtype=object)

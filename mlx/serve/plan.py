@@ -129,6 +129,22 @@ def prepare(
     spec.port = reserved.getsockname()[1]
     run_dir = Path(tempfile.mkdtemp(prefix="mlx-serve-"))
     spec.run_dir = str(run_dir)
+    _add_variant(model, run_dir)
     spec_path = run_dir / "spec.json"
     spec.write(spec_path)
     return ServePlan(spec, spec_path, reserved)
+
+
+def _add_variant(model, folder: Path) -> None:
+    """Derive the block variant of the verified model (see variant.py) for the workers."""
+    from mlx.serve.model import model_md5
+    from mlx.serve.variant import block_variant
+
+    data = Path(model.onnx_path).read_bytes()
+    if model_md5(data) != model.md5:  # changed since it was verified: let workers refuse it
+        return
+    variant = block_variant(data, model.features)
+    if variant is not None:
+        path = folder / "model.serving.onnx"
+        path.write_bytes(variant)
+        model.serving_path, model.serving_md5 = str(path), model_md5(variant)

@@ -27,6 +27,8 @@ class ModelSpec:
     id_column: str | None
     features: list[dict[str, Any]]  # metadata.json "features"
     ref: str = ""  # what the user asked for (label for logs and /v2)
+    serving_path: str | None = None  # the block variant (variant.py), when it applies
+    serving_md5: str | None = None
 
     @classmethod
     def from_metadata(

@@ -95,24 +95,34 @@ class Supervisor:
             for i, w in enumerate(self.workers):
                 if w.proc.poll() is not None and not self.stopping:
                     code = w.proc.returncode
-                    now = time.monotonic()
-                    self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW]
-                    if len(self.restarts) >= MAX_RESTARTS:
+                    if not self._may_restart():
                         self._stop_all(kill=False)
                         return self._fail(f"workers keep dying (last exit code {code}); giving up")
-                    self.restarts.append(now)
                     _err(f"mlx serve: worker {w.proc.pid} exited with code {code}; restarting")
                     self.workers[i] = Worker(self.spec_path, w.slot)
                 elif w.ready_fd >= 0 and _readable(w.ready_fd):
                     w.read_ready()
             if self.log_writer is not None and self.log_writer.poll() is not None:
                 if not self.stopping:
-                    _err(f"mlx serve: log writer exited with code {self.log_writer.returncode}; restarting")  # fmt: skip
+                    code = self.log_writer.returncode
+                    if not self._may_restart():
+                        self._stop_all(kill=False)
+                        return self._fail(f"the log writer keeps dying (last exit code {code}); giving up")  # fmt: skip
+                    _err(f"mlx serve: log writer exited with code {code}; restarting")
                     self.log_writer = _start_log_writer(self.spec_path)
         codes = self._stop_all(kill=False)
         if not self.spec.json_output:
             print("mlx serve: stopped (in-flight requests drained)", flush=True)
         return 0 if all(c == 0 for c in codes) else 1
+
+    def _may_restart(self) -> bool:
+        """At most MAX_RESTARTS restarts (workers and log writer) per RESTART_WINDOW."""
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW]
+        if len(self.restarts) >= MAX_RESTARTS:
+            return False
+        self.restarts.append(now)
+        return True
 
     def _wait_ready(self, workers: list[Worker]) -> str | None:
         deadline = time.monotonic() + READY_TIMEOUT

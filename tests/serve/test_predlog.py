@@ -70,3 +70,35 @@ def test_a_killed_worker_is_replaced(serve, binary_project):
             raise AssertionError("no worker came back")
     assert "restarting" in server.stderr()
     assert server.stop() == 0
+
+
+def test_block_variant_is_bit_identical_and_refuses_unknown_graphs(binary_project, numeric_project):
+    import json
+
+    import onnxruntime as ort
+
+    from mlx.serve.model import ServedModel
+    from mlx.serve.variant import block_variant
+
+    for project in (binary_project, numeric_project):
+        folder = model_dir(project)
+        meta = json.loads((folder / "metadata.json").read_text())
+        data = (folder / "model.onnx").read_bytes()
+        variant = block_variant(data, meta["features"])
+        assert variant is not None
+        sess = ort.InferenceSession(variant)
+        assert sess.get_inputs()[0].name == "mlx_numeric_block"
+        assert block_variant(data, list(reversed(meta["features"]))) is None  # not this graph
+    path = model_dir(binary_project).parent.parent / ".variant.onnx"
+    path.write_bytes(block_variant((model_dir(binary_project) / "model.onnx").read_bytes(), metadata(binary_project)["features"]))  # fmt: skip
+    meta = metadata(binary_project)
+    spec = {"name": meta["name"], "onnx_path": "unused", "serving_path": str(path), "md5": meta["onnx"]["md5"], "features": meta["features"], "task": "binary", "classes": [0, 1], "id_column": "row_id"}  # fmt: skip
+    model = ServedModel.load(spec)
+    assert model.block and model.md5 == meta["onnx"]["md5"]
+    rows = decode_records(ROWS, model.schema, False)
+    label, probs = model.predict(rows.num, rows.cats)
+    expected = onnx_outputs(binary_project, ROWS)
+    assert np.array_equal(label, expected["label"]) and np.array_equal(
+        probs, expected["probabilities"]
+    )
+    path.unlink()
