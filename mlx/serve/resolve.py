@@ -23,10 +23,17 @@ from mlx.serve.spec import ModelSpec
 def resolve_model(project, ref: str | None) -> ModelSpec:
     """A verified :class:`ModelSpec` for ``ref`` (exit 2 if it does not resolve, 3 if the
     bytes are missing or do not match their recorded md5)."""
-    registry = _registry()
-    if registry is not None and project is not None:
+    folder = _local_folder(project, ref)
+    if folder is None:  # a registry reference (churn#prod, churn@v1.2.0, a commit, ...)
+        registry = _registry()
+        if registry is None or project is None:
+            hint = "give a model folder holding metadata.json"
+            if registry is None:
+                hint += "; registry references such as churn#prod need mlx.registry"
+            elif project is None:
+                hint += ", or run inside an mlx project"
+            raise RefError(f"cannot resolve model reference {ref!r}", hint=hint)
         return _via_registry(project, ref, *registry)
-    folder = _folder(project, ref)
     meta = load_metadata(folder)
     onnx = folder / meta["onnx"]["file"]
     root = project.root if project is not None else folder
@@ -56,7 +63,8 @@ def _via_registry(project, ref: str | None, resolve, open_model) -> ModelSpec:
     return ModelSpec.from_metadata(meta, onnx, md5, version, commit, ref or str(label))
 
 
-def _folder(project, ref: str | None) -> Path:
+def _local_folder(project, ref: str | None) -> Path | None:
+    """The model folder ``ref`` names (no ref: the config's), or None for other refs."""
     if ref is None:
         if project is None:
             raise RefError(
@@ -69,11 +77,7 @@ def _folder(project, ref: str | None) -> Path:
     for folder in candidates:
         if (folder / METADATA).is_file():
             return folder.resolve()
-    raise RefError(
-        f"cannot resolve model reference {ref!r}",
-        hint="give a model folder holding metadata.json (registry references such as "
-        "churn#prod need the registry)",
-    )
+    return None
 
 
 def _verified(onnx: Path, meta: dict[str, Any], root: Path) -> tuple[Path, str]:

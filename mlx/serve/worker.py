@@ -11,6 +11,7 @@ to the log writer process).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
         model = ServedModel.load(spec.model, threads=spec.threads)
         model.warmup()
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's view: shorter GC pauses
         sock = bind_socket(spec.host, spec.port)
         sock.listen(BACKLOG)
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which exits 3
