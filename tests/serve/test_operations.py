@@ -240,3 +240,19 @@ def test_bad_references_and_busy_ports(binary_project, tmp_path):
         port = taken.getsockname()[1]
         res = run_mlx("serve", "--port", str(port), "--json", cwd=binary_project)
     assert res.exit_code == 3 and "cannot listen on 127.0.0.1" in res.json()["error"]["message"]
+
+
+def test_mlx_monitor_reads_the_prediction_logs(serve, binary_project, tmp_path):
+    """The contract between serve and monitor, end to end."""
+    project = copy_project(binary_project, tmp_path / "p")
+    server = serve(project, "--workers", "2")
+    frame_rows = [{**r, "row_id": 100 * i + r["row_id"]} for i in range(25) for r in ROWS]
+    with server.client() as c:
+        for start in range(0, len(frame_rows), 20):
+            assert c.post("/predict", json=frame_rows[start : start + 20]).status_code == 200
+    assert server.stop() == 0
+    res = run_mlx("monitor", "--current", "logs/predictions", "--json", cwd=project)
+    assert res.exit_code in (0, 1), res.output
+    doc = res.json()
+    assert doc["current"]["kind"] == "logs" and doc["current"]["rows"] == len(frame_rows)
+    assert doc["current"]["versions"] == [server.doc["model"]["version"]]
