@@ -1,15 +1,16 @@
 """A small smoke bench for `mlx serve` while tuning (the full harness lives elsewhere).
 
-    python -m bench.serve_smoke [--seconds 6] [--rows 300000] [--skip-online] [--skip-batch]
-                                [--write-doc]
+    python -m bench.serve_smoke [--seconds 6] [--rounds 2] [--rows 300000] [--skip-online]
+                                [--skip-batch] [--write-doc]
 
 Online: wrk (one thread; a Lua script posts V2 JSON single-row bodies, rotating 1,000
 distinct rows so the branch predictor cannot memorise them) against a bare one-worker
 Starlette + uvicorn + orjson app calling onnxruntime per request
 (bench/serve_bare_app.py) and `mlx serve` with 1 and 2 workers at its defaults (access
 and prediction logs on), at concurrency 1, 16 and 64, interleaved; then mlx at about
-half its peak rate (wrk's ``delay()`` paces each connection). CPU is the servers' own
-(all their processes), per request. Batch: `mlx serve --batch` file → file (CSV and
+half its peak rate (wrk's ``delay()`` paces each connection). Rounds are interleaved and
+the best counts for every server alike (other tenants share these cores). CPU is the
+servers' own (all their processes), per request. Batch (fastest of 5 interleaved runs): `mlx serve --batch` file → file (CSV and
 Parquet, in-process and as a CLI run) vs a bare onnxruntime loop over the in-memory
 array and LightGBM's native predict, all threads. The model: 200 trees x 31 leaves,
 30 numeric features, trained by `mlx train`.
@@ -117,6 +118,17 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def role(pid: int) -> str:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    for arg in args:
+        for name in (b"supervisor", b"worker", b"logwriter", b"serve_bare_app"):
+            if name in arg:
+                return {b"serve_bare_app": "app", b"logwriter": "log writer"}.get(
+                    name, name.decode()
+                )
+    return "process"
+
+
 def wrk(url: str, script: Path, conns: int, seconds: int, pids: list[int]) -> dict:
     before = cpu_seconds(pids)
     text = subprocess.run(
@@ -153,7 +165,7 @@ def start(cmd: list[str], cwd: Path, url: str) -> subprocess.Popen:
     raise RuntimeError(f"{cmd} did not start")
 
 
-def online(project: Path, seconds: int) -> tuple[str, dict]:
+def online(project: Path, seconds: int, rounds: int) -> tuple[str, dict]:
     model_dir = project / "models" / "bench"
     tmp = Path(tempfile.mkdtemp(prefix="serve-smoke-"))
     script = lua_script(tmp / "v2.lua", "/v2/models/bench/infer")
@@ -169,19 +181,24 @@ def online(project: Path, seconds: int) -> tuple[str, dict]:
     results: dict[tuple[str, int], dict] = {}
     try:
         time.sleep(1)
-        for conns in (1, 16, 64):
-            for name, (proc, url) in servers.items():
-                results[name, conns] = wrk(url, script, conns, seconds, descendants(proc.pid))
+        for _ in range(
+            rounds
+        ):  # interleaved; the best round counts (other tenants share the cores)
+            for conns in (1, 16, 64):
+                for name, (proc, url) in servers.items():
+                    r = wrk(url, script, conns, seconds, descendants(proc.pid))
+                    if (name, conns) not in results or r["rps"] > results[name, conns]["rps"]:
+                        results[name, conns] = r
         mlx2 = servers["mlx serve, 2 workers"]
         peak = max(results["mlx serve, 2 workers", c]["rps"] for c in (16, 64))
         conns = 16
         delay = max(1, round(conns / (peak / 2) * 1000 - results["mlx serve, 2 workers", 16]["p50"]))  # fmt: skip
         paced = lua_script(tmp / "paced.lua", "/v2/models/bench/infer", delay_ms=delay)
-        half = wrk(mlx2[1], paced, conns, seconds, descendants(mlx2[0].pid))
-        rss = {}
-        for name, (proc, _) in servers.items():
-            pids = descendants(proc.pid)
-            rss[name] = [round(rss_mib(p)) for p in pids]
+        half = min(
+            (wrk(mlx2[1], paced, conns, seconds, descendants(mlx2[0].pid)) for _ in range(rounds)),
+            key=lambda r: r["p99"],
+        )
+        rss = {name: [f"{role(p)} {rss_mib(p):.0f}" for p in descendants(proc.pid)] for name, (proc, _) in servers.items()}  # fmt: skip
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -205,36 +222,13 @@ def online(project: Path, seconds: int) -> tuple[str, dict]:
         f"\n\nmlx serve, 2 workers, paced to about half its peak ({peak:,.0f} req/s): "
         f"{half['rps']:,.0f} req/s, p50 {half['p50']:.2f} ms, p99 {half['p99']:.2f} ms "
         f"(16 connections, {delay} ms between requests on each)\n\nRSS (MiB) per process "
-        "(supervisor or app first, then workers, then the log writer):\n"
+        "after the runs:\n"
         + "\n".join(f"- {name}: {', '.join(map(str, v))}" for name, v in rss.items())
     )
     return text, {"results": {f"{k[0]} c={k[1]}": v for k, v in results.items()}, "half": half, "rss": rss}  # fmt: skip
 
 
-BARE_ORT = """
-import sys, time, numpy as np, onnxruntime as ort
-X = np.load(sys.argv[2])
-opts = ort.SessionOptions(); opts.intra_op_num_threads = 0; opts.log_severity_level = 3
-sess = ort.InferenceSession(sys.argv[1], opts, providers=["CPUExecutionProvider"])
-names = [i.name for i in sess.get_inputs()]
-def run():
-    for s in range(0, len(X), 65536):
-        block = np.ascontiguousarray(X[s:s + 65536].T)
-        sess.run(None, {n: block[j].reshape(-1, 1) for j, n in enumerate(names)})
-run()
-t = time.perf_counter(); run(); print(time.perf_counter() - t)
-"""
-
-LGB = """
-import sys, time, numpy as np, lightgbm as lgb
-X = np.load(sys.argv[2]).astype(np.float64)
-b = lgb.Booster(model_file=sys.argv[1])
-b.predict(X[:1000])
-t = time.perf_counter(); b.predict(X); print(time.perf_counter() - t)
-"""
-
-
-def batch(project: Path, rows: int) -> tuple[str, dict]:
+def batch(project: Path, rows: int, repeats: int) -> tuple[str, dict]:
     import pandas as pd
 
     from mlx.serve.batch import load_scoring_model
@@ -249,16 +243,38 @@ def batch(project: Path, rows: int) -> tuple[str, dict]:
     frame.insert(0, "row_id", np.arange(rows))
     frame.to_csv(tmp / "in.csv", index=False)
     frame.to_parquet(tmp / "in.parquet", index=False)
-    times: dict[str, float] = {}
-    py = sys.executable
-    times["bare onnxruntime loop, in-memory array"] = float(subprocess.run([py, "-c", BARE_ORT, str(model_dir / "model.onnx"), str(tmp / "x.npy")], capture_output=True, text=True, check=True).stdout)  # fmt: skip
-    times["LightGBM predict, in-memory array"] = float(subprocess.run([py, "-c", LGB, str(model_dir / "model.lgb.txt"), str(tmp / "x.npy")], capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    import lightgbm as lgb
+
+    from mlx.serve.model import make_session
+
+    times: dict[str, list[float]] = {}
+    session = make_session((model_dir / "model.onnx").read_bytes(), 0)
+    names = [i.name for i in session.get_inputs()]
+    booster = lgb.Booster(model_file=str(model_dir / "model.lgb.txt"))
+    X64 = X.astype(np.float64)
     model = load_scoring_model(model_dir, threads=0)
-    for fmt in ("parquet", "csv"):
-        score_file(model, tmp / f"in.{fmt}", tmp / f"warm.{fmt}")
-        t = time.perf_counter()
-        score_file(model, tmp / f"in.{fmt}", tmp / f"out.{fmt}")
-        times[f"mlx score_file {fmt} → {fmt} (read, score, write)"] = time.perf_counter() - t
+
+    def bare() -> None:
+        for s in range(0, len(X), 65536):
+            block = np.ascontiguousarray(X[s : s + 65536].T)
+            session.run(None, dict(zip(names, block.reshape(FEATURES, -1, 1), strict=True)))
+
+    scorers = {
+        "bare onnxruntime loop, in-memory array": bare,
+        "LightGBM predict, in-memory array": lambda: booster.predict(X64),
+        "mlx score_file parquet → parquet (read, score, write)": lambda: score_file(
+            model, tmp / "in.parquet", tmp / "out.parquet"
+        ),  # fmt: skip
+        "mlx score_file csv → csv (read, score, write)": lambda: score_file(
+            model, tmp / "in.csv", tmp / "out.csv"
+        ),  # fmt: skip
+    }
+    for _ in range(repeats):  # interleaved; the fastest run of each counts
+        for name, fn in scorers.items():
+            t = time.perf_counter()
+            fn()
+            times.setdefault(name, []).append(time.perf_counter() - t)
+    times = {name: min(v) for name, v in times.items()}
     t = time.perf_counter()
     subprocess.run([str(BIN / "mlx"), "serve", "--batch", str(tmp / "in.parquet"), "--output", str(tmp / "cli.parquet")], cwd=project, check=True, capture_output=True)  # fmt: skip
     times["`mlx serve --batch` parquet, whole CLI run"] = time.perf_counter() - t
@@ -280,16 +296,17 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=300_000)
     ap.add_argument("--skip-online", action="store_true")
     ap.add_argument("--skip-batch", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best counts")
     ap.add_argument("--write-doc", action="store_true")
     args = ap.parse_args()
     project = WORK / "serve-smoke"
     build_model(project)
     parts = [f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}."]
     if not args.skip_online:
-        text, _ = online(project, args.seconds)
+        text, _ = online(project, args.seconds, args.rounds)
         parts.append(text)
     if not args.skip_batch:
-        text, _ = batch(project, args.rows)
+        text, _ = batch(project, args.rows, max(args.rounds, 5))
         parts.append(text)
     report = "\n\n".join(parts)
     print(report)

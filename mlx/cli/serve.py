@@ -151,6 +151,7 @@ def serve(
 
 
 def _batch(out: Output, api, ref, config, batch, output, on_error, chunk_rows, threads) -> None:
+    _no_pandas_probe()
     with out.progress() as bar:
         task = bar.add_task("scoring rows", total=None)
 
@@ -184,3 +185,21 @@ def _render_batch(out: Output, result) -> None:
         out.table(None, ["row", "column", "value", "problem"], rows)
         if result.bad_row_count > 20:
             out.print(f"… and {result.bad_row_count - 20} more (all listed with --json)")
+
+
+def _no_pandas_probe() -> None:
+    """pyarrow imports pandas (~0.5 s) on its first ``pa.array`` just to probe for it;
+    this short-lived process never needs it, so the probe finds none."""
+    import importlib.abc
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+
+    class _NoPandas(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):  # noqa: ARG002
+            if name.partition(".")[0] == "pandas":
+                raise ImportError("pandas is not needed by mlx serve --batch")
+            return None
+
+    sys.meta_path.insert(0, _NoPandas())

@@ -143,12 +143,13 @@ def score_chunk(
         for i, raw in errors:
             good[i] = False
             bad.append(BadRow(int(rows[i]), f.name, raw, "not a number"))
+        with np.errstate(over="ignore"):
+            num[f.pos] = values  # beyond float32's range becomes inf: caught just below
         if not allow_non_finite:
-            for i in np.flatnonzero(np.isinf(values)):
+            for i in np.flatnonzero(np.isinf(num[f.pos])):
                 if good[i]:
                     bad.append(BadRow(int(rows[i]), f.name, str(values[i]), "infinite value"))
                 good[i] = False
-        num[f.pos] = values
     cats = [_strings(table.column(f.name)) for f in schema.categorical]
     keep = np.flatnonzero(good) if bad else None
     if keep is not None:
@@ -186,9 +187,11 @@ def output_columns(model: ServedModel, outputs: list[np.ndarray]) -> dict[str, A
         cols["prediction"] = pa.array(outputs[0][:, 0], type=pa.float32())
     else:
         classes = model.classes or []
-        values = model.class_values[outputs[0]] if len(outputs[0]) else []
-        typ = pa.int64() if all(isinstance(c, int) for c in classes) else pa.string()
-        cols["label"] = pa.array([c if typ == pa.int64() else str(c) for c in values], type=typ)
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            values = pa.array(np.asarray(classes, dtype=np.int64))
+        else:
+            values = pa.array([str(c) for c in classes], type=pa.string())
+        cols["label"] = values.take(pa.array(outputs[0], type=pa.int64()))
         for k, c in enumerate(classes):
             cols[f"proba_{c}"] = pa.array(outputs[1][:, k], type=pa.float32())
     cols["_score"] = pa.array(np.asarray(model.score(outputs), dtype=np.float32), type=pa.float32())
@@ -196,7 +199,7 @@ def output_columns(model: ServedModel, outputs: list[np.ndarray]) -> dict[str, A
 
 
 def _numeric(col) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """float32 values (null → NaN) and the (position, text) of values that are not numbers."""
+    """Float values (null → NaN) and the (position, text) of values that are not numbers."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -204,17 +207,15 @@ def _numeric(col) -> tuple[np.ndarray, list[tuple[int, str]]]:
     if pa.types.is_null(typ):
         return np.full(len(col), np.nan, dtype=np.float32), []
     if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ) or pa.types.is_decimal(typ):  # fmt: skip
-        as_float = pc.cast(col, pa.float64()) if not pa.types.is_float64(typ) else col
-        return as_float.to_numpy(zero_copy_only=False).astype(np.float32), []
+        as_float = col if pa.types.is_floating(typ) else pc.cast(col, pa.float64())
+        return as_float.to_numpy(zero_copy_only=False), []  # the caller stores float32
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
         try:
             parsed = pc.cast(pc.utf8_trim_whitespace(pc.cast(col, pa.string())), pa.float64())
-            return parsed.to_numpy(zero_copy_only=False).astype(np.float32), []
+            return parsed.to_numpy(zero_copy_only=False), []
         except pa.ArrowInvalid:
             return _parse_slowly(col.to_pylist())
-    raise UsageError(
-        f"column {col._name if hasattr(col, '_name') else ''} has type {typ}, not a number"
-    )  # noqa: E501
+    raise UsageError(f"a numeric feature column has type {typ}, not numbers or text")
 
 
 _BOOL_TEXT = {"true": 1.0, "false": 0.0}
