@@ -29,7 +29,6 @@ from mlx.serve.spec import ServeSpec
 from mlx.serve.v2 import decode_v2, encode_v2
 
 OCTET = b"application/octet-stream"
-HEALTH_ROUTES = ("/v2/health/live", "/v2/health/ready", "/ping", "/health")
 GET, POST = (b"GET", b"HEAD"), (b"POST",)
 
 
@@ -120,11 +119,7 @@ class App:
                 return
             route, methods, handler = entry
             req.route = route
-            if (
-                self.token is not None
-                and req.path not in HEALTH_ROUTES
-                and not self._authorized(req)
-            ):
+            if self.token is not None and route != "health" and not self._authorized(req):
                 return
             if req.method not in methods:
                 allow = b"GET, HEAD" if methods is GET else b"POST"
@@ -260,7 +255,7 @@ class App:
         rows, v2req = decode_v2(doc, self.model, self.allow_non_finite, tail)
         rid = self._request_id(req, v2req.id)
         model = self.model
-        rid_header = b"x-request-id: " + rid.encode("utf-8", "replace") + b"\r\n"
+        rid_header = _rid_header(rid)
 
         def done(outputs, s: int, e: int) -> None:
             body, json_len = encode_v2(model, v2req, outputs, s, e)
@@ -315,3 +310,10 @@ class App:
                     "pid": os.getpid(),
                 }
             )
+
+
+def _rid_header(rid: str) -> bytes:
+    """``X-Request-ID`` echoed back, only when it is safe in a header (printable ASCII)."""
+    if len(rid) <= 200 and rid.isascii() and rid.isprintable():
+        return b"x-request-id: " + rid.encode("ascii") + b"\r\n"
+    return b""

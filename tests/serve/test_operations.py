@@ -70,7 +70,7 @@ def test_bearer_token_on_every_route_but_health(serve, binary_project):
     server = serve(binary_project, env={"MLX_SERVE_TOKEN": "s3cret"})
     path = f"/v2/models/{server.model}/infer"
     with server.client() as c:
-        for health in ("/v2/health/live", "/v2/health/ready", "/ping", "/health"):
+        for health in ("/v2/health/live", "/v2/health/ready", "/ping", "/health", f"/v2/models/{server.model}/ready"):  # fmt: skip
             assert c.get(health).status_code == 200
         for method, url in (
             ("POST", "/predict"),

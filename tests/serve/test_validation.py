@@ -345,3 +345,12 @@ def test_keep_alive_pipelining_and_expect_continue(binary_server):
         assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
         s.sendall(body)
         assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_request_ids_never_inject_headers(binary_server):
+    path = f"/v2/models/{binary_server.model}/infer"
+    with binary_server.client() as c:
+        r = c.post(path, json={**GOOD, "id": "a\r\nset-cookie: x=1"})
+        assert r.status_code == 200 and "set-cookie" not in r.headers
+        assert "x-request-id" not in r.headers and r.json()["id"] == "a\r\nset-cookie: x=1"
+        assert c.post(path, json={**GOOD, "id": "ok-1"}).headers["x-request-id"] == "ok-1"
