@@ -256,3 +256,24 @@ def test_mlx_monitor_reads_the_prediction_logs(serve, binary_project, tmp_path):
     doc = res.json()
     assert doc["current"]["kind"] == "logs" and doc["current"]["rows"] == len(frame_rows)
     assert doc["current"]["versions"] == [server.doc["model"]["version"]]
+
+
+def test_serves_a_registry_reference(serve, binary_project, tmp_path):
+    """`mlx serve NAME#STAGE`: the registry resolves it, the bytes are verified."""
+    project = copy_project(binary_project, tmp_path / "p")
+    meta = metadata(project)
+    res = run_mlx("promote", "--stage", "prod", "--force", "--reason", "serve test", "--json", cwd=project)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    server = serve(project, f"{meta['name']}#prod")
+    model = server.doc["model"]
+    assert model["version"].startswith("v") and model["md5"] == meta["onnx"]["md5"]
+    with server.client() as c:
+        doc = c.get(f"/v2/models/{meta['name']}/versions/{model['version']}").json()
+        assert doc["versions"] == [model["version"]]
+        preds = c.post("/predict", json=ROWS).json()
+    assert preds["version"] == model["version"]
+    assert [p["label"] for p in preds["predictions"]] == onnx_outputs(project, ROWS)[
+        "label"
+    ].tolist()
+    res = run_mlx("serve", f"{meta['name']}#staging", "--port", "0", "--json", cwd=project)
+    assert res.exit_code == 2 and res.json()["error"]["type"] == "RefError"
