@@ -40,7 +40,7 @@ if [ -n "$(git tag -l 'churn#prod#*')" ]; then ref=(churn#prod); fi
 printf '\n\033[1m$ mlx serve %s--port 0 --json &\033[0m\n' "${ref[*]:+${ref[*]} }"
 mlx serve "${ref[@]}" --port 0 --json > "$work/serve.json" 2> "$work/serve.log" &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do [ -s "$work/serve.json" ] && break; sleep 0.2; done
 cat "$work/serve.json"
 url=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"])' "$work/serve.json")

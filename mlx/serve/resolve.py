@@ -4,9 +4,10 @@ Runs in the ``mlx serve`` process before any worker starts; it may use git and D
 (through :mod:`mlx.adapters`) to resolve a reference and fetch the file. Workers only
 get the resulting :class:`~mlx.serve.spec.ModelSpec`.
 
-References: with the registry (``mlx.registry``) installed, anything its resolver takes
-(``churn#prod``, ``churn@v1.2.0``, a commit, a folder); without it, a model folder path,
-and no reference means the working-tree model of ``mlops.yaml``.
+References: a model folder (checked here against its ``.dvc`` pointer and
+``metadata.json``, read from the DVC cache when not checked out), nothing (the working-tree
+model of ``mlops.yaml``), or anything the registry's resolver takes (``churn#prod``,
+``churn@v1.2.0``, a tag, a commit), materialised and verified by ``open_model``.
 """
 
 from __future__ import annotations
