@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = ServeSpec.read((argv or sys.argv[1:])[0])
     plog = spec.prediction_log
+    try:
+        os.nice(10)  # background work: when cores are short, the workers go first
+    except OSError:
+        pass
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: wait for the supervisor's SIGTERM
