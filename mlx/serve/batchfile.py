@@ -101,6 +101,7 @@ def score_file(
 
 def _score(model, src, dst, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast):
     chunks, lines, total = _read(model, src, fmt, chunk_rows, fast)
+    chunks = _prefetch(chunks)  # read and decode the next chunk while this one is scored
     writer = None
     done = 0
     try:
@@ -142,6 +143,53 @@ def _score(model, src, dst, fmt, out_fmt, chunk_rows, result, allow_non_finite, 
     finally:
         if writer is not None:
             writer.close()
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``items`` on a thread, ``depth`` items ahead (Arrow's readers release the
+    GIL, so reading overlaps onnxruntime's work); exceptions reach the consumer."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(depth)
+    done, stop = object(), threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(_Raised(exc))
+
+    thread = threading.Thread(target=run, name="mlx-batch-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 def _writer(path: Path, fmt: str, schema):
