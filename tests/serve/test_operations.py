@@ -35,6 +35,17 @@ def _sample(family, suffix: str = "", **labels) -> float:
     return total
 
 
+def _wait_queued(server, timeout: float = 30) -> None:
+    """Until a request waits in the batch queue (the queue-depth gauge says so)."""
+    deadline = time.monotonic() + timeout
+    with server.client() as c:
+        while time.monotonic() < deadline:
+            if _sample(_metrics(c)["mlx_queue_depth"]) >= 1:
+                return
+            time.sleep(0.02)
+    raise AssertionError("no request reached the queue")
+
+
 def test_metrics_count_requests_errors_latency_and_batches(binary_server, binary_project):
     meta = metadata(binary_project)
     path = f"/v2/models/{binary_server.model}/infer"
@@ -102,7 +113,7 @@ def test_full_queue_answers_503_and_recovers(serve, binary_project):
 
     first = threading.Thread(target=post)
     first.start()
-    time.sleep(0.3)  # the first request now waits in the queue for its 1 s batching delay
+    _wait_queued(server)  # the first request now waits in the queue for its 1 s batching delay
     with server.client() as c:
         busy = c.post("/predict", json=ROWS[:1])
     first.join()
@@ -124,7 +135,7 @@ def test_sigterm_drains_in_flight_requests_and_flushes_logs(serve, binary_projec
 
     t = threading.Thread(target=post)
     t.start()
-    time.sleep(0.3)  # received and waiting for its batch
+    _wait_queued(server)  # received and waiting for its batch
     server.proc.send_signal(signal.SIGTERM)
     t.join(30)
     assert results and results[0].status_code == 200, results
