@@ -123,7 +123,7 @@ class HttpServer:
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "parser", "pipeline", "current", "url", "headers",
                  "body", "body_size", "header_bytes", "in_message", "t0", "last_active",
-                 "discarding", "dispatching", "read_paused", "write_paused", "peer")  # fmt: skip
+                 "discarding", "dispatching", "read_paused", "write_paused", "peer", "read_eof")  # fmt: skip
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -139,6 +139,7 @@ class Connection(asyncio.Protocol):
         self.t0 = self.last_active = time.monotonic()
         self.discarding = self.dispatching = False
         self.read_paused = self.write_paused = False
+        self.read_eof = False
         self.peer = ""
 
     # --- transport events -------------------------------------------------------------
@@ -157,7 +158,9 @@ class Connection(asyncio.Protocol):
         self.pipeline.clear()
 
     def eof_received(self) -> bool:
-        return False  # close our side too (answers already written are flushed first)
+        """The client is done sending: answer what it asked for, then close."""
+        self.read_eof = True
+        return self.current is not None or bool(self.pipeline)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -265,6 +268,7 @@ class Connection(asyncio.Protocol):
             return
         server = self.server
         keep = req.keep_alive and not server.draining and req.preset is None
+        keep = keep and not (self.read_eof and not self.pipeline)
         head = b"".join(
             (
                 _STATUS.get(status) or _status_line(status),

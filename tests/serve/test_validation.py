@@ -354,3 +354,16 @@ def test_request_ids_never_inject_headers(binary_server):
         assert r.status_code == 200 and "set-cookie" not in r.headers
         assert "x-request-id" not in r.headers and r.json()["id"] == "a\r\nset-cookie: x=1"
         assert c.post(path, json={**GOOD, "id": "ok-1"}).headers["x-request-id"] == "ok-1"
+
+
+def test_half_closed_client_still_gets_its_answer(binary_server):
+    """A client that shuts down its sending side after the request (nc -q style)."""
+    body = json.dumps(ROWS).encode()
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)  # fmt: skip
+    with socket.create_connection(("127.0.0.1", binary_server.port), timeout=10) as s:
+        s.sendall(request)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b'"predictions"' in answer
