@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev system-deps lint completions docs bench clean
+.PHONY: demo test install install-dev system-deps lint completions docs bench bench-serve clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ docs: install
 
 bench: install-dev
 	$(PY) -m bench
+
+bench-serve: install-dev  # serving benchmark (needs wrk: apt-get install -y wrk); ARGS=--quick
+	$(PY) -m bench.serve $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
