@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev system-deps lint completions docs bench bench-serve clean
+.PHONY: demo test install install-dev system-deps lint completions docs bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,7 @@ docs: install
 bench: install-dev
 	$(PY) -m bench
 
+.PHONY: bench-serve
 bench-serve: install-dev  # serving benchmark (needs wrk: apt-get install -y wrk); ARGS=--quick
 	$(PY) -m bench.serve $(ARGS)
 
