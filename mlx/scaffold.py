@@ -103,7 +103,12 @@ def init_project(path: Path, example: bool = False, remote: str | None = None) -
 def _ensure_git(root: Path, result: InitResult) -> Git:
     try:
         git = Git.discover(root)
-        result.add("git repository", git.root, "unchanged")
+        if git.root == root or not git.is_ignored(root):
+            result.add("git repository", git.root, "unchanged")
+            return git
+        # inside another repo's ignored folder: that repo cannot track us; start our own
+        git = Git.init(root)
+        result.add("git repository (nested in an ignored folder)", root, "created")
         return git
     except NotAGitRepo:
         git = Git.init(root)

@@ -32,6 +32,7 @@ class ParityReport:
     rows: int
     worst: list[dict[str, Any]]
     by_probe: dict[str, float]
+    held_out: Any = None  # the ONNX predictions on the held-out rows, reused for metrics
 
     @property
     def ok(self) -> bool:
@@ -131,10 +132,13 @@ def check_parity(
 
     worst: list[dict[str, Any]] = []
     by_probe: dict[str, float] = {}
+    held_out = None
     total = 0
     overall = 0.0
     for name, frame in probe_frames(test, features, booster).items():
         onnx_pred, native = predictions(session, booster, frame, features, task)
+        if name == "held-out":
+            held_out = onnx_pred
         diff = np.abs(onnx_pred - native)
         if task == "regression":
             diff = diff / np.maximum(1.0, np.abs(native))
@@ -147,7 +151,7 @@ def check_parity(
                 worst.append(
                     {"probe": name, "diff": float(diff[i]), "row": _row(frame.iloc[int(i)])}
                 )
-    report = ParityReport(overall, total, worst, by_probe)
+    report = ParityReport(overall, total, worst, by_probe, held_out)
     if not report.ok:
         lines = [f"  {w['probe']}: |Δ|={w['diff']:.3g} at {w['row']}" for w in worst[:5]]
         raise StageFailed(

@@ -48,9 +48,12 @@ def run_train_stage(
     from mlx.train import features as feats
 
     started = time.perf_counter()
+    clock = _Phases()
     fit.check_params(cfg.model.params)
     frame = read_table(data_path, string_columns(cfg.data))
+    clock.lap("read")
     report, _ = validate_frame(frame, cfg, schema_text, str(data_path))
+    clock.lap("validate")
     if not report.ok:
         raise DataValidationFailed(
             f"{data_path} failed validation ({len(report.failures)} checks); nothing was trained",
@@ -68,6 +71,7 @@ def run_train_stage(
 
     features = feats.describe_features(frame, cfg.data, cfg.model)
     parts = split.split_frame(frame, cfg, test_frame)
+    clock.lap("split")
     task, target = cfg.model.task, cfg.data.target
     y_train, classes = split.encode_target(parts.train[target], task)
     y_test, _ = split.encode_target(parts.test[target], task, classes)
@@ -101,10 +105,13 @@ def run_train_stage(
         booster = fit.final_booster(raw)
         best_iteration = raw.best_iteration or None
 
+    clock.lap("fit")
     onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name)
     session = export.session(onnx_bytes)
+    clock.lap("export")
     parity_report = parity.check_parity(session, booster, parts.test, features, task)
-    onnx_pred, _ = parity.predictions(session, booster, parts.test, features, task)
+    onnx_pred = parity_report.held_out
+    clock.lap("parity")
     metrics = quick_metrics(task, y_test, onnx_pred)
     scores = (
         onnx_pred[:, 1]
@@ -143,6 +150,7 @@ def run_train_stage(
         "feature_importance": fit.gain_importance(booster, [f.name for f in features]),
         "profile": _profile(parts.train, features, scores, task),
     }
+    clock.lap("metrics, profile, write")
     for key, value in (context or {}).items():
         meta[key] = (
             meta[key] | value
@@ -150,10 +158,24 @@ def run_train_stage(
             else value
         )
     meta.setdefault("runner", {})["duration_s"] = round(time.perf_counter() - started, 3)
+    meta["runner"]["phases_s"] = clock.phases
     (out_dir / METADATA).write_text(
         json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     return meta
+
+
+class _Phases:
+    """Wall time per stage phase, recorded in lineage (and used by the benchmark)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def quick_metrics(task: str, y_true, pred) -> dict[str, float]:

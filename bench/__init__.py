@@ -1,0 +1,1 @@
+"""Benchmarks (not part of `make test`): run each with `python -m bench.<name>`."""
