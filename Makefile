@@ -45,7 +45,7 @@ bench: install-dev
 
 .PHONY: bench-serve
 bench-serve: install-dev  # serving benchmark (needs wrk: apt-get install -y wrk); ARGS=--quick
-	$(PY) -m bench.serve $(ARGS)
+	$(PY) -m bench.serve $(or $(ARGS),--write-doc)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

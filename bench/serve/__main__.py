@@ -4,7 +4,7 @@ mlx serve vs MLflow ``models serve``, MLServer (LightGBM runtime), a bare Starle
 onnxruntime app and the same app answering a constant, under wrk; the raw onnxruntime
 call as the floor; batch scoring of 1M Parquet rows vs a bare onnxruntime loop and
 LightGBM's predict. Prints tables with ratios, dumps JSON under bench/.work/serve/ and
-rewrites the "Serving" section of docs/benchmarks.md (full runs only).
+with ``--write-doc`` rewrites the "Serving" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench._common import update_doc_section
 from bench.serve import batch, floor, loadgen, online, payloads, procs, report, servers, venvs
 from bench.serve.models import train_models
 from bench.serve.paths import DOC, REPO, WORK
@@ -36,7 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-rows", type=int, help="rows in the batch file (default 1,000,000)")
     p.add_argument("--mlx", default=str(Path(sys.executable).parent / "mlx"), help="mlx binary")
     p.add_argument("--retrain", action="store_true", help="retrain the models")
-    p.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    p.add_argument(
+        "--write-doc", action="store_true", help="rewrite the Serving section of docs/benchmarks.md"
+    )
     return p.parse_args(argv)
 
 
@@ -168,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     dump.write_text(json.dumps(results, indent=2))
     (WORK / "results-latest.json").write_text(json.dumps(results, indent=2))
     text = report.render(results)
-    print("\n" + text)
+    print(f"\n## {report.SECTION}\n\n{text}")
     print(f"JSON: {dump.relative_to(REPO)}")
-    if not (args.quick or args.no_doc):
-        report.write_section(DOC, text)
-        print(f"wrote the Serving section of {DOC.relative_to(REPO)}")
+    if args.write_doc:
+        update_doc_section(report.SECTION, text, DOC)
+        print(f"wrote the {report.SECTION} section of {DOC.relative_to(REPO)}")
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.serve.paths import PROJECTS
+from bench.serve.paths import PROJECTS, WORK
 
 SYNTH_FEATURES = [f"f{i:02d}" for i in range(30)]
 SYNTH_TRAIN_ROWS = 20_000
@@ -143,13 +143,32 @@ def _load(name: str, project: Path) -> Model:
     return Model(name, project, model_dir, meta)
 
 
+def _fingerprint() -> str:
+    """Changes whenever the training code, the example data or the synth config does."""
+    import hashlib
+
+    import mlx
+
+    pkg = Path(mlx.__file__).parent
+    digest = hashlib.md5(SYNTH_YAML.encode())
+    for path in sorted([*(pkg / "train").rglob("*.py"), pkg / "data" / "example.py"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _ready(name: str, project: Path) -> bool:
     d = project / "models" / name
-    return all((d / f).is_file() for f in ("model.onnx", "model.lgb.txt", "metadata.json"))
+    marker = project.parent / f"{name}.fingerprint"
+    files = all((d / f).is_file() for f in ("model.onnx", "model.lgb.txt", "metadata.json"))
+    return files and marker.is_file() and marker.read_text() == _fingerprint()
+
+
+def _mark(name: str, project: Path) -> None:
+    (project.parent / f"{name}.fingerprint").write_text(_fingerprint())
 
 
 def train_models(retrain: bool = False, log=print) -> dict[str, Model]:
-    """Train (or reuse) both models. Returns them by name."""
+    """Train both models, or reuse them while the training code is unchanged."""
     root = PROJECTS / "projects"
     env = _prepare_home(PROJECTS / "home")
     models = {}
@@ -162,7 +181,8 @@ def train_models(retrain: bool = False, log=print) -> dict[str, Model]:
         _run([_mlx(), "init", str(churn), "--example"], root, env)
         _run(["git", "add", "-A"], churn, env)
         _run(["git", "commit", "-q", "-m", "Set up mlx"], churn, env)
-        _run([_mlx(), "train", "--json"], churn, env)
+        _run([_mlx(), "train", "--commit", "--json"], churn, env)
+        _mark("churn", churn)
     models["churn"] = _load("churn", churn)
 
     synth = root / "synth"
@@ -177,7 +197,8 @@ def train_models(retrain: bool = False, log=print) -> dict[str, Model]:
         _run([str(Path(sys.executable).parent / "dvc"), "add", "data/train.parquet"], synth, env)
         _run(["git", "add", "-A"], synth, env)
         _run(["git", "commit", "-q", "-m", "Set up mlx"], synth, env)
-        _run([_mlx(), "train", "--json"], synth, env)
+        _run([_mlx(), "train", "--commit", "--json"], synth, env)
+        _mark("synth", synth)
     models["synth"] = _load("synth", synth)
     return models
 
@@ -188,7 +209,7 @@ def peer_booster(model: Model) -> Path:
     (both peers hand it a float matrix or a frame of floats, not pandas categoricals)."""
     import lightgbm as lgb
 
-    out = model.dir.parent / f".{model.name}-peer" / "model.lgb.txt"
+    out = WORK / model.name / "peer-model.lgb.txt"  # outside the project: it stays clean
     if out.is_file() and out.stat().st_mtime >= model.native.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

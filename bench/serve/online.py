@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,18 @@ def _paced(spec, server, bodies: Path, folder: Path, target: float, p50_ms: floa
     return result
 
 
+def _idle_cpu(active, live, out, log, seconds: float = 2.0) -> None:
+    """CPU the idle servers burn: all of a model's servers stay up during the runs, so a
+    busy-waiting idle server would tax the one being loaded."""
+    pids = {spec.key: live[spec.key].pids() for spec in active}
+    before = {k: procs.cpu_seconds(v) for k, v in pids.items()}
+    time.sleep(seconds)
+    for key, v in pids.items():
+        out[key]["idle_cpu"] = round((procs.cpu_seconds(v) - before[key]) / seconds, 3)
+    total = sum(out[k]["idle_cpu"] for k in pids)
+    log(f"  idle CPU of all servers together: {total:.2f} cores")
+
+
 def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
     folder = WORK / model.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +120,7 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
             if spec.check:
                 problem = payloads.check_answers(servers.url(spec), rows, spec.protocol)
                 out[spec.key]["check"] = problem or "ok"
+        _idle_cpu(active, live, out, log)
         runs: dict[str, dict[int, list]] = {x.key: {c: [] for c in s.concurrency} for x in active}
         for rnd in range(s.rounds):
             order = active if rnd % 2 == 0 else active[::-1]

@@ -3,10 +3,7 @@ docs/benchmarks.md) from the benchmark's JSON results."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-SECTION = "## Serving"
+SECTION = "Serving"
 BASELINE = "bare"
 
 
@@ -56,8 +53,8 @@ def online_table(servers: dict, concurrency: list[str]) -> list[str]:
 def memory_table(servers: dict) -> list[str]:
     lines = [
         "| server | workers | processes | RSS total MiB | RSS per worker MiB | PSS total MiB "
-        "| p99 at ½ peak (rate) |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| idle CPU | p99 at ½ peak (rate) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for srv in servers.values():
         mem = srv.get("memory")
@@ -69,7 +66,8 @@ def memory_table(servers: dict) -> list[str]:
             half_txt = f"{half['p99_ms']:.2f} ms ({half['rps']:,.0f} req/s)"
         lines.append(
             f"| {srv['label']} | {srv['workers']} | {mem['processes']} | {mem['rss_mib']:.0f} | "
-            f"{mem['rss_per_worker_mib']:.0f} | {mem['pss_mib']:.0f} | {half_txt} |"
+            f"{mem['rss_per_worker_mib']:.0f} | {mem['pss_mib']:.0f} | "
+            f"{srv.get('idle_cpu', 0):.2f} | {half_txt} |"
         )
     return lines
 
@@ -175,7 +173,13 @@ def render(results: dict) -> str:
     meta = results["meta"]
     conc = [str(c) for c in meta["settings"]["concurrency"]]
     out = [
-        SECTION,
+        "mlx serve against MLflow `models serve`, MLServer (LightGBM runtime), a bare "
+        "Starlette + onnxruntime app and the same app answering a constant, on the same "
+        "models, under the same load generator, in one run; plus the raw onnxruntime call "
+        "(the floor) and batch scoring. Reproduce with `make bench-serve` (full run, about "
+        "25 minutes, rewrites this section; needs `wrk`: `apt-get install -y wrk`) or "
+        "`python -m bench.serve --quick` while developing; the peers' venvs are built once "
+        "under `bench/.venvs/`, results are dumped as JSON under `bench/.work/serve/`.",
         "",
         f"Measured {meta['date']} on {meta['machine']['nproc']} cores "
         f"({meta['machine']['cpu']}), {meta['machine']['mem_gib']:.0f} GiB; load average "
@@ -215,17 +219,3 @@ def render(results: dict) -> str:
             "",
         ]
     return "\n".join(out).rstrip() + "\n"
-
-
-def write_section(doc: Path, section: str) -> None:
-    """Replace (or append) the "## Serving" section; other sections stay as they are."""
-    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\s*$.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip() + "\n\n" + section
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    tmp = doc.with_suffix(".md.tmp")
-    tmp.write_text(text.rstrip() + "\n")
-    tmp.replace(doc)
