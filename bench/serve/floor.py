@@ -48,7 +48,7 @@ def measure(model: Model, rows: Rows, seconds: float = 1.0) -> list[dict]:
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(model.onnx), opts, providers=["CPUExecutionProvider"])
-    booster = lgb.Booster(model_file=str(model.native), params={"num_threads": 1})
+    booster = lgb.Booster(model_file=str(model.native))
     booster.pandas_categorical = None  # codes go in as plain numbers, as for the peers
     results = []
     for size in BATCH_SIZES:
