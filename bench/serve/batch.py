@@ -12,6 +12,7 @@ Runs interleave (mlx, onnxruntime, LightGBM, then again) and the best of each co
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -69,16 +70,22 @@ def _lightgbm(model: Model, matrix: np.ndarray) -> tuple[float, np.ndarray]:
     return time.perf_counter() - t0, pred
 
 
-def _mlx(model: Model, mlx_bin: str, src: Path, folder: Path) -> tuple[float | None, str | None]:
+def _mlx(model: Model, mlx_bin: str, src: Path, folder: Path) -> tuple[float, float | None]:
+    """Wall seconds of the whole command, and the seconds mlx itself reports (--json)."""
     out = folder / "mlx-batch-out.parquet"
     out.unlink(missing_ok=True)
-    cmd = [mlx_bin, "serve", str(model.dir), "--batch", str(src), "--output", str(out)]
+    cmd = [mlx_bin, "serve", str(model.dir), "--batch", str(src), "--output", str(out), "--json"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=model.project, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0 or not out.is_file():
-        return None, f"`mlx serve --batch` failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"
-    return wall, None
+        detail = (proc.stderr.strip() or proc.stdout.strip())[-300:]
+        raise RuntimeError(f"`mlx serve --batch` failed ({proc.returncode}): {detail}")
+    try:
+        inner = float(json.loads(proc.stdout)["seconds"])
+    except (ValueError, KeyError, TypeError):
+        inner = None
+    return wall, inner
 
 
 def _check_mlx_output(folder: Path, expected: np.ndarray) -> str | None:
@@ -107,17 +114,20 @@ def measure(model: Model, rows: int, mlx_bin: str, mlx_skip: str | None, repeats
     matrix = np.ascontiguousarray(np.hstack([columns[k] for k in names]))
     n = table.num_rows
     del table
-    times: dict[str, list[float]] = {"mlx": [], "onnxruntime": [], "lightgbm": []}
+    times: dict[str, list[float]] = {"mlx": [], "mlx-inner": [], "onnxruntime": [], "lightgbm": []}
     errors: dict[str, str] = {}
     ort_scores = lgb_scores = None
     for r in range(repeats):
         log(f"  batch round {r + 1}/{repeats}: {n:,} rows")
         if mlx_skip is None and "mlx" not in errors:
-            wall, err = _mlx(model, mlx_bin, src, folder)
-            if err:
-                errors["mlx"] = err
+            try:
+                wall, inner = _mlx(model, mlx_bin, src, folder)
+            except RuntimeError as exc:
+                errors["mlx"] = str(exc)
             else:
                 times["mlx"].append(wall)
+                if inner:
+                    times["mlx-inner"].append(inner)
         seconds, ort_scores = _ort_loop(model, columns, n)
         times["onnxruntime"].append(seconds)
         seconds, lgb_scores = _lightgbm(model, matrix)
