@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -36,6 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-batch", action="store_true", help="skip the batch benchmark")
     p.add_argument("--batch-rows", type=int, help="rows in the batch file (default 1,000,000)")
     p.add_argument("--mlx", default=str(Path(sys.executable).parent / "mlx"), help="mlx binary")
+    p.add_argument(
+        "--mlx-args",
+        default="",
+        help="extra `mlx serve` flags, e.g. '--no-access-log' (default: the project's config)",
+    )
     p.add_argument("--retrain", action="store_true", help="retrain the models")
     p.add_argument(
         "--write-doc", action="store_true", help="rewrite the Serving section of docs/benchmarks.md"
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=tuple(int(c) for c in args.concurrency.split(",")),
         peers=not args.no_peers,
         mlx_bin=args.mlx,
+        mlx_args=tuple(shlex.split(args.mlx_args)),
     )
     batch_rows = args.batch_rows or (100_000 if args.quick else 1_000_000)
     started = time.time()

@@ -30,6 +30,7 @@ class Settings:
     peers: bool = True
     mlx_bin: str = "mlx"
     mlx_workers: tuple[int, ...] = (1, 2)
+    mlx_args: tuple[str, ...] = ()  # extra `mlx serve` flags (default: the project's config)
     half_peak: bool = True
 
 
@@ -89,10 +90,29 @@ def _idle_cpu(active, live, out, log, seconds: float = 2.0) -> None:
     log(f"  idle CPU of all servers together: {total:.2f} cores")
 
 
+def _alive(spec, live: dict, folder: Path, out: dict, log) -> procs.Server | None:
+    """The running server for ``spec``; one that was stopped from outside (a shared
+    machine: someone's clean-up by process name) is restarted once per measurement and
+    the restart is recorded in the results."""
+    server = live[spec.key]
+    if server.alive():
+        return server
+    tail = server.log_tail(2)
+    server.stop()
+    log(f"  {spec.key} had stopped (exit {server.proc.returncode}: {tail}); restarting it")
+    out[spec.key].setdefault("restarts", []).append(tail)
+    server = live[spec.key] = servers.launch(spec, folder)
+    reason = servers.wait(spec, server)
+    if reason:
+        out[spec.key]["died"] = f"stopped and could not be restarted: {reason}"
+        return None
+    return server
+
+
 def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
     folder = WORK / model.name
     folder.mkdir(parents=True, exist_ok=True)
-    specs = servers.specs_for(model, folder, s.mlx_bin, s.peers, s.mlx_workers)
+    specs = servers.specs_for(model, folder, s.mlx_bin, s.peers, s.mlx_workers, s.mlx_args)
     out: dict[str, dict] = {
         spec.key: {"label": spec.label, "workers": spec.workers, "protocol": spec.protocol}
         for spec in specs
@@ -126,11 +146,9 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
             order = active if rnd % 2 == 0 else active[::-1]
             for c in s.concurrency:
                 for spec in order:
-                    server = live[spec.key]
-                    if not server.alive():
-                        runs[spec.key][c].append(
-                            loadgen.WrkResult(error=f"server died: {server.log_tail()}")
-                        )
+                    server = _alive(spec, live, folder, out, log)
+                    if server is None:
+                        runs[spec.key][c].append(loadgen.WrkResult(error=out[spec.key]["died"]))
                         continue
                     url, body = servers.url(spec), bodies[spec.protocol]
                     loadgen.run_wrk(url, body, c, s.warmup, folder)
@@ -148,7 +166,7 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
             out[key]["online"] = {str(c): summarise(v) for c, v in by_c.items()}
         if s.half_peak:
             for spec in active:
-                if spec.key not in HALF_PEAK_KEYS or not live[spec.key].alive():
+                if spec.key not in HALF_PEAK_KEYS or _alive(spec, live, folder, out, log) is None:
                     continue
                 online = out[spec.key]["online"]
                 peak = max((v.get("rps", 0.0) for v in online.values()), default=0.0)
@@ -166,6 +184,8 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
                     f"  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms"
                 )
         for spec in active:
+            if not live[spec.key].alive():
+                continue  # stopped from outside after its last run: no memory figure
             pids = live[spec.key].pids()
             mem = procs.memory_mib(pids)
             mem["processes"] = len(pids)

@@ -59,7 +59,7 @@ def start(
     name: str, cmd: list[str], log_path: Path, port: int, env=None, cwd=None, workers=1
 ) -> Server:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "wb")  # the child keeps its own copy of the fd
+    log = open(log_path, "ab")  # the child keeps its own copy of the fd
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         cmd,

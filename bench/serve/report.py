@@ -40,6 +40,8 @@ def online_table(servers: dict, concurrency: list[str]) -> list[str]:
                 lines.append(f"| {label} | {c} | failed: {_clean(run['error'])} ||||||")
                 continue
             note = f" ({run['errors']} errors)" if run.get("errors") else ""
+            if srv.get("restarts"):
+                note += f" (restarted {len(srv['restarts'])}× after being stopped from outside)"
             if srv.get("check") not in (None, "ok"):
                 note += f" ⚠ {_clean(srv['check'])}"
             lines.append(

@@ -49,7 +49,12 @@ def mlx_available(mlx_bin: str) -> str | None:
 
 
 def specs_for(
-    model: Model, folder: Path, mlx_bin: str, peers: bool, mlx_workers: tuple[int, ...] = (1, 2)
+    model: Model,
+    folder: Path,
+    mlx_bin: str,
+    peers: bool,
+    mlx_workers: tuple[int, ...] = (1, 2),
+    mlx_args: tuple[str, ...] = (),
 ) -> list[Spec]:
     out: list[Spec] = []
     mlx_skip = mlx_available(mlx_bin)
@@ -61,6 +66,7 @@ def specs_for(
         spec.cmd = [mlx_bin, "serve", str(model.dir), "--port", str(spec.port)]
         if n > 1:
             spec.cmd += ["--workers", str(n)]
+        spec.cmd += list(mlx_args)
         spec.infer_path = f"/v2/models/{model.name}/infer"
         out.append(spec)
     for key, label, extra, check in (
