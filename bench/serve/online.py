@@ -9,6 +9,7 @@ do not). Rounds alternate the order, and each figure is the median over rounds.
 from __future__ import annotations
 
 import random
+import shlex
 import statistics
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bench.serve import loadgen, payloads, procs, servers
 from bench.serve.models import Model
-from bench.serve.paths import WORK
+from bench.serve.paths import REPO, WORK
 
 HALF_PEAK_KEYS = ("mlx", "mlx-2w", "bare")
 
@@ -90,6 +91,14 @@ def _idle_cpu(active, live, out, log, seconds: float = 2.0) -> None:
     log(f"  idle CPU of all servers together: {total:.2f} cores")
 
 
+def _shown(cmd: list[str], model: Model, folder: Path) -> str:
+    """The command line with the long temp and repo paths shortened."""
+    text = shlex.join(cmd)
+    for path, short in ((model.project, "<project>"), (folder, "<work>"), (REPO, ".")):
+        text = text.replace(str(path), short)
+    return text
+
+
 def _alive(spec, live: dict, folder: Path, out: dict, log) -> procs.Server | None:
     """The running server for ``spec``; one that was stopped from outside (a shared
     machine: someone's clean-up by process name) is restarted once per measurement and
@@ -114,7 +123,12 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     specs = servers.specs_for(model, folder, s.mlx_bin, s.peers, s.mlx_workers, s.mlx_args)
     out: dict[str, dict] = {
-        spec.key: {"label": spec.label, "workers": spec.workers, "protocol": spec.protocol}
+        spec.key: {
+            "label": spec.label,
+            "workers": spec.workers,
+            "protocol": spec.protocol,
+            "cmd": _shown(spec.cmd, model, folder),
+        }
         for spec in specs
     }
     live: dict[str, procs.Server] = {}

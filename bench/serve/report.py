@@ -205,6 +205,13 @@ def render(results: dict) -> str:
         out += online_table(model["online"], conc) + [""]
         out += ["Memory after the load, and latency at half of each server's own peak:", ""]
         out += memory_table(model["online"]) + [""]
+        out += ["How each server was started (`<project>` is the model's temp mlx project):", ""]
+        out += [
+            f"- {srv['label']}: `{srv['cmd']}`"
+            for srv in model["online"].values()
+            if srv.get("cmd")
+        ]
+        out += [""]
         out += [f"Floor, {name}: the raw onnxruntime session call (1 thread, rotating rows):", ""]
         out += floor_table(model["floor"]) + [""]
     batch = results.get("batch")
