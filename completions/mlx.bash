@@ -8,12 +8,15 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h eval init train validate" ;;
+        "") opts="--version --help -h eval init monitor train validate" ;;
         eval) opts="--config -c --commit --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         init) opts="--example --remote --json --help -h"
             case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
+            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

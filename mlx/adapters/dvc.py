@@ -251,3 +251,33 @@ def declare(
             if next(iter(plot)) not in keys:
                 listed.append(plot)
     return before != path.read_text(encoding="utf-8")
+
+
+# --- sharing a cache between work trees ---------------------------------------------------
+
+
+def cache_dir(root: Path) -> Path:
+    """The repo's local cache folder (``.dvc/cache`` unless configured elsewhere)."""
+    with open_repo(root) as repo:
+        return Path(repo.cache.local_cache_dir)
+
+
+def use_cache(root: Path, cache: Path) -> None:
+    """Point this repo (e.g. a second git work tree) at another repo's cache, in its
+    git-ignored ``.dvc/config.local``: data checks out without a remote, and outputs
+    added here land where the main work tree finds them."""
+    with open_repo(root) as repo, repo.config.edit("local") as conf:
+        conf["cache"]["dir"] = str(cache)
+
+
+def checkout(root: Path, targets: Sequence[Path]) -> None:
+    """``dvc checkout`` the targets from the cache; pull them when the cache lacks them."""
+    from dvc.exceptions import CheckoutError
+
+    with open_repo(root) as repo:
+        try:
+            repo.checkout(targets=[str(t) for t in targets])
+            return
+        except CheckoutError:
+            pass
+        repo.pull(targets=[str(t) for t in targets])
