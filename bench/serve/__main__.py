@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             f"bodies rotating through {payloads.ROWS:,} distinct rows "
             f"(`bench/serve/loadgen.py`); wrk used at most {max(wrk_cpu, default=0):.2f} of a "
             f"core in any measurement (kernel child accounting) and drove up to {top_rps:,.0f} "
-            "req/s (the constant app), so it was not the bottleneck."
+            "req/s in this run, so it was not the bottleneck."
         ),
         "settings": {
             "warmup_s": settings.warmup,
@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             "ONNX inputs); MLServer takes one [1, F] FP64 tensor; MLflow takes "
             "`dataframe_split`. Every server's answers were checked against onnxruntime / "
             "LightGBM before it was loaded.",
+            "mlx serve runs with the temp project's default `serve` settings plus only the "
+            "flags shown below (defaults include a JSON access-log line per request and "
+            "Parquet prediction logs); the reference apps log nothing.",
             "RSS per worker = RSS summed over the server's process tree / its workers (shared "
             "pages counted in each process; PSS splits them).",
             "½ peak: wrk with a fixed think time per connection (closed loop), tuned to half "

@@ -118,10 +118,15 @@ def _clean(text: str) -> str:
     return str(text).replace("|", "/").replace("\n", " ")[:220]
 
 
+def target_model(results: dict) -> dict | None:
+    """The model the targets are checked on: the 200 × 31, 30-feature one when present."""
+    return results["models"].get("synth") or next(iter(results["models"].values()), None)
+
+
 def targets(results: dict) -> list[str]:
     """The issue's targets for mlx, with the measured value and a verdict."""
     rows = []
-    model = results["models"].get("synth") or next(iter(results["models"].values()), None)
+    model = target_model(results)
     if model:
         srv = model["online"]
         base16 = srv.get(BASELINE, {}).get("online", {}).get("16", {}).get("rps")
@@ -167,6 +172,11 @@ def targets(results: dict) -> list[str]:
     return ["| target | measured | met? |", "|---|---|---|", *rows]
 
 
+def _busy(meta: dict) -> bool:
+    loads = [meta["machine"][k].split()[0] for k in ("load_before", "load_after")]
+    return max(float(x) for x in loads) > 0.5 * meta["machine"]["nproc"] + 1
+
+
 def _target(label: str, value: float, other: float | None, need: float) -> str:
     if not other:
         return f"| {label} ≥ {need:g}× | peer not measured | – |"
@@ -188,7 +198,13 @@ def render(results: dict) -> str:
         "",
         f"Measured {meta['date']} on {meta['machine']['nproc']} cores "
         f"({meta['machine']['cpu']}), {meta['machine']['mem_gib']:.0f} GiB; load average "
-        f"{meta['machine']['load_before']} before, {meta['machine']['load_after']} after.",
+        f"{meta['machine']['load_before']} before, {meta['machine']['load_after']} after."
+        + (
+            " The machine was shared with other work during the run, so absolute figures "
+            "are below a quiet machine's; compare the ratios, measured minutes apart."
+            if _busy(meta)
+            else ""
+        ),
         "",
         f"Command: `{meta['command']}`. Load generator: {meta['loadgen']}",
         "",
@@ -199,7 +215,9 @@ def render(results: dict) -> str:
         out.append(f"- {note}")
     if meta.get("notes"):
         out.append("")
-    out += ["### Targets (200-tree × 31-leaf, 30-feature model)", "", *targets(results), ""]
+    tm = target_model(results)
+    on = f" ({tm['describe']})" if tm else ""
+    out += [f"### Targets{on}", "", *targets(results), ""]
     for name, model in results["models"].items():
         out += [f"### Online: {model['describe']}", ""]
         out += online_table(model["online"], conc) + [""]
