@@ -118,6 +118,24 @@ def _alive(spec, live: dict, folder: Path, out: dict, log) -> procs.Server | Non
     return server
 
 
+def _measure(spec, live, folder, out, log, bodies: Path, c: int, s: Settings):
+    """Warm-up, then the timed window; measured again (once) if the server was stopped
+    from outside during it."""
+    url = servers.url(spec)
+    for attempt in range(2):
+        server = _alive(spec, live, folder, out, log)
+        if server is None:
+            return loadgen.WrkResult(error=out[spec.key]["died"])
+        loadgen.run_wrk(url, bodies, c, s.warmup, folder)
+        result = loadgen.run_wrk(
+            url, bodies, c, s.duration, folder, server.pids(), offset=random.randrange(1000)
+        )
+        if server.alive() or attempt:
+            return result
+        log(f"  {spec.key} stopped during the measurement; measuring it again")
+    return result
+
+
 def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
     folder = WORK / model.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,15 +178,7 @@ def run(model: Model, rows: payloads.Rows, s: Settings, log=print) -> dict:
             order = active if rnd % 2 == 0 else active[::-1]
             for c in s.concurrency:
                 for spec in order:
-                    server = _alive(spec, live, folder, out, log)
-                    if server is None:
-                        runs[spec.key][c].append(loadgen.WrkResult(error=out[spec.key]["died"]))
-                        continue
-                    url, body = servers.url(spec), bodies[spec.protocol]
-                    loadgen.run_wrk(url, body, c, s.warmup, folder)
-                    result = loadgen.run_wrk(
-                        url, body, c, s.duration, folder, server.pids(), offset=rnd * 337 + c
-                    )
+                    result = _measure(spec, live, folder, out, log, bodies[spec.protocol], c, s)
                     runs[spec.key][c].append(result)
                     log(
                         f"  round {rnd + 1} c={c:<3} {spec.key:<13} {result.rps:>9,.0f} req/s"
