@@ -82,6 +82,7 @@ def _paced(spec, server, bodies: Path, folder: Path, target: float, p50_ms: floa
 def _idle_cpu(active, live, out, log, seconds: float = 2.0) -> None:
     """CPU the idle servers burn: all of a model's servers stay up during the runs, so a
     busy-waiting idle server would tax the one being loaded."""
+    time.sleep(1.0)  # let start-up work (warm-up, first log flush) settle
     pids = {spec.key: live[spec.key].pids() for spec in active}
     before = {k: procs.cpu_seconds(v) for k, v in pids.items()}
     time.sleep(seconds)
