@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="extra `mlx serve` flags, e.g. '--no-access-log' (default: the project's config)",
     )
+    p.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     p.add_argument("--retrain", action="store_true", help="retrain the models")
     p.add_argument(
         "--write-doc", action="store_true", help="rewrite the Serving section of docs/benchmarks.md"
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages counted in each process; PSS splits them).",
             "½ peak: wrk with a fixed think time per connection (closed loop), tuned to half "
             "of the server's best throughput above.",
+            *args.note,
         ],
     }
     WORK.mkdir(parents=True, exist_ok=True)
