@@ -43,5 +43,9 @@ docs: install
 bench: install-dev
 	$(PY) -m bench
 
+.PHONY: bench-serve
+bench-serve: install-dev  # serving benchmark (needs wrk: apt-get install -y wrk); ARGS=--quick
+	$(PY) -m bench.serve $(or $(ARGS),--write-doc)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

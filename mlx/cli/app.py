@@ -12,6 +12,7 @@ from mlx.cli import init as init_cmd
 from mlx.cli import monitor as monitor_cmd
 from mlx.cli import promote as promote_cmd
 from mlx.cli import registry as registry_cmd
+from mlx.cli import serve as serve_cmd
 from mlx.cli import train as train_cmd
 from mlx.cli import validate as validate_cmd
 from mlx.cli._output import set_traceback
@@ -56,6 +57,7 @@ for module in (
     eval_cmd,
     promote_cmd,
     registry_cmd,
+    serve_cmd,
     monitor_cmd,
 ):
     module.register(app)
