@@ -81,6 +81,7 @@ complete -c mlx -n '__fish_seen_subcommand_from serve' -l batch -r -F -d 'Score 
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l output -s o -r -F -d 'Where --batch writes its predictions (.csv or .parquet).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l on-error -r -d '--batch bad rows: fail (exit 1, nothing written) or skip (report them).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l chunk-rows -r -d '--batch rows per chunk (default: serve.batch.chunk_rows).'
+complete -c mlx -n '__fish_seen_subcommand_from serve' -l runner -s r -r -d '--batch on this runner from mlops.yaml `runners:` (dask: partitions scored on the cluster'\''s workers; default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from show' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'

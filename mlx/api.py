@@ -421,6 +421,38 @@ def _remote_evaluate(project, runner, model_dir, commit, log):
     return result
 
 
+def _score_batch_on_runner(project, runner, spec, input, output, on_error, progress):
+    """Batch scoring on a dask runner; None for the local runner (score here)."""
+    from mlx.errors import UsageError
+
+    if project is None:
+        raise UsageError("--runner needs a project (its mlops.yaml names the runners)")
+    name, runner_spec = project.runner(runner)
+    if runner_spec.kind == "local":
+        return None
+    if runner_spec.kind != "dask":
+        raise UsageError(
+            f"runner {name!r} is {runner_spec.kind}; batch scoring runs locally or on a dask runner",
+            hint="run `mlx serve --batch` on that host, or use a dask runner",
+        )
+    from mlx.runners import require_extra
+
+    require_extra("dask", f"the dask runner {name!r}", "distributed", "dask.dataframe")
+    from mlx.runners.dask_score import score_file_on_cluster
+
+    cfg = project.config.serve
+    return score_file_on_cluster(
+        runner_spec,
+        name,
+        spec,
+        Path(input),
+        Path(output),
+        on_error=on_error or cfg.batch.on_error,
+        allow_non_finite=cfg.allow_non_finite,
+        progress=progress,
+    )
+
+
 def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfig | None:
     """The project, or None when serving a model folder from outside any project."""
     if config is None and ref is not None:
@@ -453,9 +485,12 @@ def score_batch(
     chunk_rows: int | None = None,
     threads: int | None = None,
     progress=None,
+    runner: str | None = None,
 ):
     """Score a CSV/Parquet file into another with the model ``ref``; see
-    :mod:`mlx.serve.batchfile`. Bad rows: ``on_error`` fail (exit 1) or skip (reported)."""
+    :mod:`mlx.serve.batchfile`. Bad rows: ``on_error`` fail (exit 1) or skip (reported).
+    ``runner`` names a dask runner: partitions are scored on its workers
+    (:mod:`mlx.runners.dask_score`)."""
     from mlx.config.sections import ServeConfig
     from mlx.serve.batchfile import score_file
     from mlx.serve.model import ServedModel
@@ -464,6 +499,10 @@ def score_batch(
     project = _serving_project(config, ref)
     cfg = project.config.serve if project is not None else ServeConfig()
     spec = resolve_model(project, ref)
+    if runner is not None:
+        scored = _score_batch_on_runner(project, runner, spec, input, output, on_error, progress)
+        if scored is not None:
+            return scored
     model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
     return score_file(
         model,

@@ -109,6 +109,15 @@ def serve(
             "--chunk-rows", help="--batch rows per chunk (default: serve.batch.chunk_rows)."
         ),
     ] = None,
+    runner: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--runner",
+            "-r",
+            help="--batch on this runner from mlops.yaml `runners:` (dask: partitions scored "
+            "on the cluster's workers; default: here).",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol, MLflow /invocations, /predict), or score a file with --batch."""  # noqa: E501
@@ -120,8 +129,10 @@ def serve(
                 raise UsageError("--batch INPUT and --output OUTPUT go together")
             if on_error not in (None, "fail", "skip"):
                 raise UsageError(f"--on-error must be fail or skip, not {on_error!r}")
-            _batch(out, api, ref, config, batch, output, on_error, chunk_rows, threads)
+            _batch(out, api, ref, config, batch, output, on_error, chunk_rows, threads, runner)
             return
+        if runner is not None:
+            raise UsageError("--runner applies to --batch only; the server runs here")
         plan = api.serve(
             config,
             ref,
@@ -150,7 +161,9 @@ def serve(
         plan.exec()
 
 
-def _batch(out: Output, api, ref, config, batch, output, on_error, chunk_rows, threads) -> None:
+def _batch(
+    out: Output, api, ref, config, batch, output, on_error, chunk_rows, threads, runner
+) -> None:
     _no_pandas_probe()
     with out.progress() as bar:
         task = bar.add_task("scoring rows", total=None)
@@ -167,6 +180,7 @@ def _batch(out: Output, api, ref, config, batch, output, on_error, chunk_rows, t
             chunk_rows=chunk_rows,
             threads=threads,
             progress=progress,
+            runner=runner,
         )
     out.emit(result.to_dict(), lambda o: _render_batch(o, result))
 
@@ -179,6 +193,12 @@ def _render_batch(out: Output, result) -> None:
         f"[green]scored[/] {result.rows_out:,} of {result.rows_in:,} rows from "
         f"{escape(result.input)} → {escape(result.output)} in {result.seconds:.2f}s{rate}"
     )
+    runner = getattr(result, "runner", None)
+    if runner:
+        out.print(
+            f"  on {runner['workers']} Dask workers at {escape(runner['scheduler'])} "
+            f"({runner['partitions']} partitions)"
+        )
     if result.bad_row_count:
         out.print(f"[yellow]skipped {result.bad_row_count} bad row(s)[/] (policy: skip):")
         rows = [[b.row, b.column or "-", b.value or "", b.reason] for b in result.bad_rows[:20]]
