@@ -164,7 +164,8 @@ def serve(
 def _batch(
     out: Output, api, ref, config, batch, output, on_error, chunk_rows, threads, runner
 ) -> None:
-    _no_pandas_probe()
+    if runner is None:  # the dask runner reads partitions with dask.dataframe (pandas)
+        _no_pandas_probe()
     with out.progress() as bar:
         task = bar.add_task("scoring rows", total=None)
 
