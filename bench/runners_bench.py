@@ -130,9 +130,8 @@ class Cluster:
 def table_for(rows: int, seed: int = 0):
     """bench._common's table with numbers rounded to 4 decimals, as measured data is.
 
-    (With raw float32 noise at 2M rows, mlx train's parity check fails: adjacent float32
-    values are so close that a LightGBM threshold between them rounds onto one of them
-    in the ONNX graph; reported, and not what this benchmark is about.)"""
+    (Raw float32 noise at 2M rows made the parity check fail before the export chose
+    float32 thresholds from the training values; the published run used this table.)"""
     frame = synthetic_table(rows, seed=seed)
     numeric = [c for c in frame.columns if c.startswith("num_")]
     frame[numeric] = frame[numeric].astype("float64").round(4)

@@ -9,7 +9,6 @@ from tests.conftest import run_mlx
 from tests.runners.test_dask import add_runner
 
 pytestmark = [pytest.mark.dask]
-pytest.importorskip("mlx.serve.batch", reason="batch scoring (mlx.serve) is not in this build yet")
 
 
 @pytest.fixture
