@@ -8,12 +8,15 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h eval init train validate" ;;
+        "") opts="--version --help -h eval hook init train validate" ;;
         eval) opts="--config -c --commit --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        init) opts="--example --remote --json --help -h"
-            case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        hook) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        init) opts="--example --remote --hooks --ci --json --help -h"
+            case "$prev" in --remote|--ci) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

@@ -3,6 +3,7 @@ complete -c mlx -f
 complete -c mlx -n '__fish_use_subcommand' -l version -d 'Print the version and exit.'
 complete -c mlx -n '__fish_use_subcommand' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_use_subcommand' -a eval -d 'Score the ONNX model on its test split; gates and checks; exit 1 if any fails.'
+complete -c mlx -n '__fish_use_subcommand' -a hook -d 'Run a git hook'\''s checks: pre-commit (config, data if changed), pre-push (registry tags).'
 complete -c mlx -n '__fish_use_subcommand' -a init -d 'Set up git, DVC (analytics off), a DVC remote, mlops.yaml and .gitignore. Commits nothing.'
 complete -c mlx -n '__fish_use_subcommand' -a train -d 'Validate the data, train LightGBM, export ONNX (preprocessing inside), check parity, track with DVC.'
 complete -c mlx -n '__fish_use_subcommand' -a validate -d 'Check mlops.yaml and the training data against its rules; exit 1 on any failure.'
@@ -10,8 +11,13 @@ complete -c mlx -n '__fish_seen_subcommand_from eval' -l config -s c -r -F -d 'P
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l commit -d 'Commit the eval results and dvc.yaml.'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from eval' -l help -s h -d 'Show help and exit.'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l json -d 'Print one JSON document on stdout for machines.'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l example -d 'Add the bundled churn dataset (DVC-tracked) and its config.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l remote -r -d 'DVC remote URL (default: a local folder that needs no set-up).'
+complete -c mlx -n '__fish_seen_subcommand_from init' -l hooks -d 'Install git hooks: pre-commit validates mlops.yaml (and the data when it changed), pre-push refuses registry tags whose files are not in the DVC remote.'
+complete -c mlx -n '__fish_seen_subcommand_from init' -l ci -r -d 'Write CI workflows for this service (github): pull requests, registry tags, scheduled monitoring.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from train' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
@@ -26,4 +32,4 @@ complete -c mlx -n '__fish_seen_subcommand_from validate' -l infer -d 'Write a p
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l data -r -F -d 'Validate this file instead of data.train.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit.'
-# commands: eval init train validate
+# commands: eval hook init train validate

@@ -251,3 +251,22 @@ def declare(
             if next(iter(plot)) not in keys:
                 listed.append(plot)
     return before != path.read_text(encoding="utf-8")
+
+
+def missing_in_remote(root: Path, md5s: Sequence[str], remote: str | None = None) -> list[str]:
+    """Which of these md5s the remote does not hold (asks the remote itself)."""
+    from dvc.exceptions import DvcException
+
+    with open_repo(root) as repo:
+        try:
+            odb = repo.cloud.get_remote_odb(name=remote, command="push")
+            return [md5 for md5 in md5s if not odb.exists(md5)]
+        except DvcException:
+            raise  # open_repo translates these
+        except Exception as exc:  # filesystem errors from the remote's backend
+            raise RemoteUnreachable(f"could not check the DVC remote: {exc}") from None
+
+
+def default_remote(root: Path) -> str | None:
+    """The name of the DVC default remote (``core.remote``), or None."""
+    return remotes(root)[1]

@@ -8,6 +8,7 @@ import typer
 
 from mlx import __version__
 from mlx.cli import eval as eval_cmd
+from mlx.cli import hook as hook_cmd
 from mlx.cli import init as init_cmd
 from mlx.cli import train as train_cmd
 from mlx.cli import validate as validate_cmd
@@ -46,5 +47,5 @@ def _root(
     set_traceback(traceback)
 
 
-for module in (init_cmd, validate_cmd, train_cmd, eval_cmd):
+for module in (init_cmd, validate_cmd, train_cmd, eval_cmd, hook_cmd):
     module.register(app)
