@@ -78,6 +78,10 @@ def init_project(
     hooks: bool = False,
     ci: str | None = None,
 ) -> InitResult:
+    if ci is not None and ci != "github":
+        from mlx.errors import UsageError
+
+        raise UsageError(f"--ci {ci!r}: the supported CI is github")
     root = path.resolve()
     result = InitResult(root)
     if not root.exists():
@@ -92,7 +96,7 @@ def init_project(
     if example:
         _write_example(root, result)
     if ci is not None:
-        _ensure_ci(root, git, ci, result)
+        _ensure_ci(root, git, result)
     if hooks:
         _ensure_hooks(root, git, result)
 
@@ -199,12 +203,9 @@ def _write_example(root: Path, result: InitResult) -> None:
         result.add("example data (DVC-tracked)", p.with_name(p.name + ".dvc"), "created")
 
 
-def _ensure_ci(root: Path, git: Git, ci: str, result: InitResult) -> None:
+def _ensure_ci(root: Path, git: Git, result: InitResult) -> None:
     from mlx.ci import github
-    from mlx.errors import UsageError
 
-    if ci != "github":
-        raise UsageError(f"--ci {ci!r}: the supported CI is github")
     workdir = os.path.relpath(root, git.root)
     configured, default = dvc.remotes(root)
     url = configured.get(default or "")
