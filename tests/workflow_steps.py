@@ -29,7 +29,6 @@ class Runner:
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # step id → outputs
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
-        self.temp.mkdir(parents=True, exist_ok=True)
         bin_dir = str(Path(sys.executable).parent)
         return {
             **os.environ,
@@ -47,6 +46,7 @@ class Runner:
 
     def run_job(self, workflow: Path, job: str, steps: list[str]) -> dict[str, int]:
         """Run the named steps of ``job`` in order; returns each step's exit code."""
+        self.temp.mkdir(parents=True, exist_ok=True)
         doc = yaml.safe_load(workflow.read_text())
         spec = doc["jobs"][job]
         workdir = spec.get("defaults", {}).get("run", {}).get("working-directory", ".")
