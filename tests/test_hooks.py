@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -208,3 +209,36 @@ def test_pre_push_refuses_registry_tags_until_their_files_are_in_the_remote(cli,
     )
     assert proc.returncode == 0, proc.stderr
     assert "m#prod#1" in git(project, "ls-remote", "--tags", str(bare))
+
+
+def test_hooks_skip_mlx_when_nothing_relevant_changes(cli, project, tmp_path):
+    """Code-only commits and branch pushes never start Python; when they need mlx and it
+    cannot be found, the hooks say so and block."""
+    _hooks(cli, project)
+    hooks = project / ".git" / "hooks"
+    for name in ("pre-commit", "pre-push"):  # as if the venv that installed them was deleted
+        text = (hooks / name).read_text()
+        (hooks / name).write_text(text.replace(sys.executable, str(tmp_path / "gone/python")))
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no mlx on PATH either
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), cwd=project, env=env, capture_output=True, text=True)
+
+    (project / "train.py").write_text("print('hi')\n")
+    git(project, "add", "train.py")
+    assert run("git", "commit", "-q", "-m", "code").returncode == 0
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(project, "remote", "add", "origin", str(bare))
+    assert run("git", "push", "-q", "origin", "main").returncode == 0
+    git(project, "tag", "-a", "release-1", "-m", "not a registry tag")
+    assert run("git", "push", "-q", "origin", "release-1").returncode == 0
+
+    cfg = project / "mlops.yaml"
+    cfg.write_text(cfg.read_text().replace("seed: 7", "seed: 8"))
+    git(project, "add", "mlops.yaml")
+    proc = run("git", "commit", "-q", "-m", "config")
+    assert proc.returncode != 0 and "mlx not found" in proc.stderr
+    git(project, "tag", "-a", "m@v0.0.1", "-m", "Registering artifact m version v0.0.1")
+    proc = run("git", "push", "-q", "origin", "m@v0.0.1")
+    assert proc.returncode != 0 and "mlx not found" in proc.stderr
