@@ -130,3 +130,29 @@ def _pre_push(root: Path, ref: str) -> Result:
         text=True,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+HAVE = {c.name for c in completions.describe()[1]}
+
+
+@pytest.mark.skipif(not {"promote", "check-ref"} <= HAVE, reason="registry commands not here")
+def test_registry_commands(trained):
+    if not (trained / "models" / "m" / "metadata.json").is_file():
+        assert run_mlx("train", "--commit", cwd=trained).exit_code == 0
+    res = run_mlx("eval", "--commit", cwd=trained)
+    assert res.exit_code == 0, res.output
+    doc = assert_matches(run_mlx("promote", "--stage", "staging", "--json", cwd=trained), "promote")
+    version, tags = doc["version"], doc["tags"]
+    assert_matches(run_mlx("promote", "--stage", "prod", "--json", cwd=trained), "promote")
+    assert_matches(run_mlx("show", "--json", cwd=trained), "show")
+    assert_matches(run_mlx("show", "m", "--json", cwd=trained), "show")
+    assert_matches(run_mlx("history", "--json", cwd=trained), "history")
+    assert_matches(run_mlx("lineage", "m#prod", "--json", cwd=trained), "lineage")
+    doc = assert_matches(run_mlx("check-ref", tags[-1], "--json", cwd=trained), "check-ref")
+    assert (doc["event"], doc["version"]) == ("assignment", version)
+    assert_matches(run_mlx("demote", "m", "--stage", "staging", "--json", cwd=trained), "demote")
+    assert_matches(run_mlx("deprecate", "m", version, "--json", cwd=trained), "deprecate")
+    assert_matches(run_mlx("deprecate", "m", "--json", cwd=trained), "deprecate")
+    res = run_mlx("lineage", "m#nope", "--json", cwd=trained)
+    assert res.exit_code == 2
+    assert_matches(res, "lineage", None)
