@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h eval hook init train validate" ;;
+        "") opts="--version --help -h eval hook init monitor train validate" ;;
         eval) opts="--config -c --commit --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -17,6 +17,9 @@ _mlx() {
             ;;
         init) opts="--example --remote --hooks --ci --json --help -h"
             case "$prev" in --remote|--ci) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
+            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

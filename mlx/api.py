@@ -109,6 +109,80 @@ def _with_schema(project: ProjectConfig, ref: str) -> ProjectConfig:
     return ProjectConfig(project.config.model_copy(update={"data": data}), project.path)
 
 
+def monitor(
+    ref: str | None = None,
+    current: Path | str | None = None,
+    *,
+    config: Path | str | None = None,
+    since: str | None = None,
+    reference: Path | str | None = None,
+    labels: Path | str | None = None,
+    report: Path | str | None = None,
+    summary: Path | str | None = None,
+    score: bool = True,
+    on_drift: str | None = None,
+):
+    """Compare current data (a file or a prediction-log folder) with a model's reference.
+
+    ``ref`` is a model folder (default: the config's model folder). Returns a
+    :class:`mlx.monitor.engine.MonitorReport`; ``report``/``summary`` write HTML and
+    markdown; under GitHub Actions the verdict also goes to ``$GITHUB_OUTPUT``.
+    ``on_drift="retrain"`` (default: ``monitor.on_drift``) retrains on drift.
+    """
+    from mlx.errors import UsageError
+    from mlx.monitor import outputs, pipeline
+    from mlx.monitor.current import parse_since
+
+    project = _optional_project(config, required=ref is None or current is None)
+    model = pipeline.open_reference(project, ref)
+    if current is not None:
+        current_path = Path(current)
+    elif project is not None and project.config.monitor.current:
+        current_path = project.resolve(project.config.monitor.current)
+    else:
+        raise UsageError(
+            "no current data", hint="pass --current FILE|LOGDIR or set monitor.current"
+        )
+    result = pipeline.monitor(
+        project,
+        model,
+        current_path,
+        since=parse_since(since) if since else None,
+        reference_file=Path(reference) if reference is not None else None,
+        labels_file=Path(labels) if labels is not None else None,
+        score=score,
+    )
+    action = on_drift or (project.config.monitor.on_drift if project else "none")
+    if action == "retrain" and result.drift:
+        from mlx.monitor.retrain import retrain
+
+        if project is None:
+            raise UsageError("--on-drift retrain needs an mlops.yaml")
+        result.retrain = retrain(project, result)
+    html = outputs.write_html(result, Path(report)) if report is not None else None
+    if html is not None:
+        result.outputs["report"] = str(html)
+    if summary is not None:
+        result.outputs["summary"] = str(outputs.write_summary(result, Path(summary)))
+    if outputs.write_github(result, html):
+        result.outputs["github"] = outputs.github_outputs(result, html)
+    return result
+
+
+def _optional_project(config: Path | str | None, required: bool) -> ProjectConfig | None:
+    """The project, or None when there is no mlops.yaml and the caller can do without."""
+    from mlx.config import find_config
+    from mlx.errors import ConfigError
+
+    if config is not None or required:
+        return load_project(config)
+    try:
+        found = find_config()
+    except ConfigError:
+        return None
+    return load_project(found)
+
+
 def train(
     config: Path | str | None = None,
     runner: str | None = None,

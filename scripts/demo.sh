@@ -24,4 +24,6 @@ step mlx validate
 step mlx train --commit
 step mlx eval --commit
 step dvc metrics show
+# the live batch comes from a shifted world: drift is found, so monitor exits 1
+step mlx monitor --labels data/live_labels.csv --report drift.html || echo "(exit $?: drift found, as expected)"
 printf '\nDemo finished in %s\n' "$work"

@@ -80,3 +80,21 @@ def test_init_with_remote_url(cli, tmp_path):
     assert res.exit_code == 0, res.output
     config = (root / ".dvc" / "config").read_text()
     assert str(remote) in config and "remote = storage" in config
+
+
+def test_atomic_writes_keep_normal_file_modes(tmp_path):
+    import os
+    import stat
+
+    from mlx.util.atomic import write_text
+
+    new = tmp_path / "new.txt"
+    write_text(new, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
+    existing = tmp_path / "script.sh"
+    existing.write_text("old")
+    existing.chmod(0o755)
+    write_text(existing, "new")
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755 and existing.read_text() == "new"

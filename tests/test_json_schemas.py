@@ -104,6 +104,15 @@ def test_train_and_eval(trained):
     assert_matches(res, "eval")
 
 
+def test_monitor(trained):
+    if not (trained / "models" / "m" / "metadata.json").is_file():
+        assert run_mlx("train", "--commit", cwd=trained).exit_code == 0
+    res = run_mlx("monitor", "--current", "data/train.csv", "--json", cwd=trained)
+    assert res.exit_code in (0, 1), res.output
+    doc = assert_matches(res, "monitor")
+    assert doc["current"]["rows"] == 500
+
+
 def test_hook_pre_commit_and_pre_push(trained):
     cfg = trained / "mlops.yaml"
     rule = "target: y\n  columns:\n    x2: {type: float, min: 0}"

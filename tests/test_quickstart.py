@@ -1,10 +1,10 @@
 """The quickstart is tested by running it: the README's walkthrough and docs/quickstart.md.
 
 Shell blocks marked ``<!-- quickstart -->`` run in order in a temp folder (each from the
-folder the previous one ended in) and must succeed; blocks marked
-``<!-- quickstart: fails -->`` must fail, and every line of the ``text`` block right after
-them must appear in their output. The README's walkthrough must be the quickstart's first
-block, word for word.
+folder the previous one ended in, with ``set -euo pipefail``) and must exit 0; blocks
+marked ``<!-- quickstart: exit N -->`` must exit N, having run to their last line. Every
+line of a ``text`` block right after a block must appear in its output. The README's
+marked blocks must be the quickstart's first ones, word for word.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import ROOT
 
 BLOCK = re.compile(
-    r"<!-- quickstart(?P<fails>: fails)? -->\s*\n```bash\n(?P<code>.*?)```"
+    r"<!-- quickstart(?:: exit (?P<exit>\d+))? -->\s*\n```bash\n(?P<code>.*?)```"
     r"(?:\s*\n```text\n(?P<expect>.*?)```)?",
     re.S,
 )
@@ -32,8 +32,8 @@ def blocks(path: Path) -> list[dict]:
 
 def test_readme_walkthrough_is_the_quickstart():
     readme, quickstart = blocks(ROOT / "README.md"), blocks(ROOT / "docs" / "quickstart.md")
-    assert len(readme) == 1 and len(quickstart) >= 2
-    assert readme[0]["code"] == quickstart[0]["code"]
+    assert len(readme) >= 2 and len(quickstart) > len(readme)
+    assert readme == quickstart[: len(readme)]
 
 
 @pytest.mark.slow
@@ -42,18 +42,26 @@ def test_quickstart_runs(tmp_path):
     cwd = tmp_path
     state = tmp_path / ".cwd"
     for block in blocks(ROOT / "docs" / "quickstart.md"):
-        script = f"set -euo pipefail\n{block['code']}\npwd > {state}\n"
+        expected = int(block["exit"] or 0)
+        # the last line's status is the block's; every line before it must succeed
+        lines = block["code"].rstrip("\n").split("\n")
+        last = max(i for i, line in enumerate(lines) if line.strip() and not line.startswith(" "))
+        body = "\n".join(lines[:last])
+        script = (
+            f"set -euo pipefail\n{body}\npwd > {state}\nset +e\n"
+            + "\n".join(lines[last:])
+            + "\nexit $?\n"
+        )
         proc = subprocess.run(
             ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
         )
         output = proc.stdout + proc.stderr
-        if block["fails"]:
-            assert proc.returncode != 0, f"expected a failure:\n{block['code']}\n{output}"
-            for line in (block["expect"] or "").strip().splitlines():
-                assert line.strip() in output, f"{line!r} not in:\n{output}"
-        else:
-            assert proc.returncode == 0, f"failed:\n{block['code']}\n{output}"
-            cwd = Path(state.read_text().strip())
+        assert proc.returncode == expected, f"exit {proc.returncode}:\n{block['code']}\n{output}"
+        assert state.is_file(), f"did not reach the last line:\n{block['code']}\n{output}"
+        cwd = Path(state.read_text().strip())
+        state.unlink()
+        for line in (block["expect"] or "").strip().splitlines():
+            assert line.strip() in output, f"{line!r} not in:\n{output}"
     project = tmp_path / "churn"
     log = subprocess.run(
         ["git", "log", "--format=%s"], cwd=project, capture_output=True, text=True, check=True

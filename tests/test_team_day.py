@@ -3,9 +3,9 @@
 Alice sets the project up with hooks and CI, a typo in mlops.yaml is stopped at commit
 time, she trains, evaluates and promotes; pushing the prod tag before the model is in
 the DVC remote is refused, `dvc push` lets it through. Then CI's side, in a fresh clone:
-the pull-request job's scripts (pull, validate, train, eval, report) and the registry
-job's `mlx check-ref` step run as the generated workflows have them, with
-`$GITHUB_OUTPUT` set.
+the registry job's `mlx check-ref` step, the pull-request job's scripts (pull, validate,
+train, eval, report) and the monitor and retrain jobs' scripts run as the generated
+workflows have them, with `$GITHUB_OUTPUT` set.
 """
 
 from __future__ import annotations
@@ -127,6 +127,20 @@ def test_team_day(tmp_path):
     assert evaluated["passed"]
     if evaluated["baseline"] is not None:  # once eval compares with the registry's prod
         assert evaluated["baseline"]["version"] == promoted["version"]
+
+    # the scheduled monitor job: the example's live data has drifted, so the run is red
+    # and says so in its outputs; the retrain job then finds nothing new to commit (the
+    # training data did not change), so no branch and no pull request
+    codes = runner.run_job(workflows / "mlx-monitor.yml", "monitor", ["mlx monitor"])
+    assert codes == {"mlx monitor": 1}, runner.last.stdout + runner.last.stderr
+    assert runner.outputs["monitor"]["drift"] == "true"
+    assert (runner.temp / "monitor.html").is_file()
+    git(ci, "checkout", "-q", "--", ".")  # the PR job's train left the model changed
+    codes = runner.run_job(workflows / "mlx-monitor.yml", "retrain", ["Retrain on a branch"])
+    assert codes == {"Retrain on a branch": 0}, runner.last.stdout + runner.last.stderr
+    assert "retrain_branch" not in runner.outputs["retrain"]
+    retrain = json.loads((runner.temp / "retrain.json").read_text())["retrain"]
+    assert retrain["branch"] is None and "identical" in retrain["message"]
 
 
 def _hook_json(repo: Path, tag: str) -> dict:

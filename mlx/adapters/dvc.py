@@ -270,3 +270,33 @@ def missing_in_remote(root: Path, md5s: Sequence[str], remote: str | None = None
 def default_remote(root: Path) -> str | None:
     """The name of the DVC default remote (``core.remote``), or None."""
     return remotes(root)[1]
+
+
+# --- sharing a cache between work trees ---------------------------------------------------
+
+
+def cache_dir(root: Path) -> Path:
+    """The repo's local cache folder (``.dvc/cache`` unless configured elsewhere)."""
+    with open_repo(root) as repo:
+        return Path(repo.cache.local_cache_dir)
+
+
+def use_cache(root: Path, cache: Path) -> None:
+    """Point this repo (e.g. a second git work tree) at another repo's cache, in its
+    git-ignored ``.dvc/config.local``: data checks out without a remote, and outputs
+    added here land where the main work tree finds them."""
+    with open_repo(root) as repo, repo.config.edit("local") as conf:
+        conf["cache"]["dir"] = str(cache)
+
+
+def checkout(root: Path, targets: Sequence[Path]) -> None:
+    """``dvc checkout`` the targets from the cache; pull them when the cache lacks them."""
+    from dvc.exceptions import CheckoutError
+
+    with open_repo(root) as repo:
+        try:
+            repo.checkout(targets=[str(t) for t in targets])
+            return
+        except CheckoutError:
+            pass
+        repo.pull(targets=[str(t) for t in targets])

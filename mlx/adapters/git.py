@@ -156,3 +156,25 @@ class Git:
         head = self.head()
         assert head is not None
         return head
+
+    # --- branches and extra work trees (retraining in isolation) ----------------------
+
+    def branch_exists(self, name: str) -> bool:
+        return self.resolve_commit(f"refs/heads/{name}") is not None
+
+    def create_branch(self, name: str, commit: str) -> None:
+        """Create branch ``name`` at ``commit``; refuses to move an existing branch."""
+        if self.branch_exists(name):
+            raise GitError(f"branch {name!r} already exists")
+        self.run("branch", "--no-track", name, commit)
+
+    def add_worktree(self, path: Path, commit: str) -> Git:
+        """A detached work tree of ``commit`` at ``path`` (this checkout is untouched)."""
+        self.run("worktree", "add", "--detach", "--quiet", str(path), commit)
+        return Git.discover(path)
+
+    def remove_worktree(self, path: Path) -> None:
+        """Remove a work tree made by :meth:`add_worktree` (its commits stay reachable
+        only through branches)."""
+        self.run("worktree", "remove", "--force", str(path))
+        self.run("worktree", "prune")

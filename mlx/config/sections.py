@@ -167,41 +167,80 @@ class ServeConfig(Strict):
 
 
 class MonitorThresholds(Strict):
+    """Drift and data-quality thresholds; docs/monitoring.md has the measured error rates.
+
+    A drift statistic counts only when it exceeds its threshold *and* what sampling noise
+    explains at ``noise_pvalue`` (so small windows do not raise false alarms and large
+    ones do not flag negligible shifts).
+    """
+
     psi: float = Field(
-        0.2, gt=0, description="PSI on reference-decile bins above which a feature drifted."
+        0.1,
+        gt=0,
+        description="PSI above which a feature drifted (reference-decile bins for numeric "
+        "features, categories plus an 'unseen' bin for categorical ones).",
     )
     ks: float = Field(
-        0.1, gt=0, le=1, description="KS statistic (effect size) for numeric features."
+        0.1,
+        gt=0,
+        le=1,
+        description="KS statistic (largest CDF gap, an effect size) above which a numeric "
+        "feature drifted.",
     )
-    chi2_pvalue: float = Field(
+    wasserstein: float = Field(
+        0.1,
+        gt=0,
+        description="Wasserstein distance over the reference's central 98%, in reference "
+        "standard deviations, above which a numeric feature drifted (0.1 = a tenth of a "
+        "standard deviation).",
+    )
+    noise_pvalue: float = Field(
         0.001,
         gt=0,
         lt=1,
-        description="Two-sample contingency test p-value for categorical features.",
+        description="Sampling-noise gate: a statistic counts as drift only when noise alone "
+        "would exceed it with at most this probability (two-sample contingency test for "
+        "categorical features, null distributions of PSI, KS and Wasserstein for numeric).",
     )
     unseen_share: float = Field(
-        0.01, ge=0, le=1, description="Share of unseen categories that is drift."
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of a categorical feature's values that are categories unseen in "
+        "training above which it fails (data quality and drift).",
     )
     null_rate_increase: float = Field(
         0.05,
         ge=0,
         le=1,
-        description="Rise in null rate over the reference that is a data-quality failure.",
+        description="Rise in a feature's null (or inf) rate over the reference that fails "
+        "data quality.",
     )
     out_of_range_share: float = Field(
         0.01,
         ge=0,
         le=1,
-        description="Share of values outside the training range that is a failure.",
+        description="Share of a numeric feature's values outside the training range that "
+        "fails data quality.",
     )
     prediction_psi: float = Field(
-        0.2, gt=0, description="PSI on the prediction scores that is drift."
+        0.1,
+        gt=0,
+        description="PSI on the model's scores above which predictions drifted (the KS and "
+        "Wasserstein thresholds apply to the scores too).",
     )
     drift_share: float = Field(
         0.3,
         gt=0,
         le=1,
-        description="Importance-weighted share of drifted features that is dataset drift.",
+        description="Importance-weighted share of drifted features (gain share from "
+        "training; equal weights without it) at or above which the dataset drifted.",
+    )
+    metric_degradation: float | None = Field(
+        None,
+        ge=0,
+        description="With --labels: relative worsening of a live metric against the one "
+        "recorded at train time that counts as drift (0.05 = 5%; default: report only).",
     )
 
 
@@ -210,12 +249,20 @@ class MonitorConfig(Strict):
         None, description="Default current data: a file or a prediction-log folder."
     )
     min_rows: int = Field(
-        500, ge=1, description="Below this many rows a feature is 'not enough data', not drift."
+        500,
+        ge=1,
+        description="A feature with fewer current values than this is 'not enough data', "
+        "not drift.",
     )
     thresholds: MonitorThresholds = Field(default_factory=MonitorThresholds)
-    on_drift: Literal["none", "retrain"] = Field("none", description="What to do on drift.")
+    on_drift: Literal["none", "retrain"] = Field(
+        "none",
+        description="What to do on dataset drift: nothing, or retrain (train + eval on "
+        "data.train, commit on retrain_branch when the gates pass).",
+    )
     retrain_branch: str = Field(
-        "mlx/retrain-{date}", description="Branch the retrained model is committed on."
+        "mlx/retrain-{date}",
+        description="Branch the retrained model is committed on ({date} = UTC date).",
     )
     auto_promote: str | None = Field(
         None,

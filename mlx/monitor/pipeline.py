@@ -1,0 +1,242 @@
+"""`mlx monitor` end to end: model reference → profile → current data → report → outputs.
+
+The model reference is a model folder (``metadata.json`` inside) or, with none given,
+the config's model folder; registry references (``churn#prod``) resolve through
+:mod:`mlx.registry.refs` once it exists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlx.config.model import ProjectConfig
+from mlx.config.sections import MonitorConfig
+from mlx.errors import RefError, UsageError
+from mlx.monitor.engine import MonitorReport
+
+
+@dataclass
+class ModelSource:
+    ref: str
+    folder: Path
+    metadata: dict[str, Any]
+    registry: dict[str, Any] | None = None  # what a registry reference resolved to
+
+    @property
+    def onnx(self) -> Path | None:
+        name = (self.metadata.get("onnx") or {}).get("file", "model.onnx")
+        path = self.folder / name
+        return path if path.is_file() else None
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.metadata
+        return {
+            "ref": self.ref,
+            "path": str(self.folder),
+            "name": meta.get("name"),
+            "task": meta.get("task"),
+            "commit": (meta.get("code") or {}).get("commit"),
+            "trained_at": meta.get("trained_at"),
+            "md5": (meta.get("onnx") or {}).get("md5"),
+            "registry": self.registry,
+        }
+
+
+def open_reference(project: ProjectConfig | None, ref: str | None) -> ModelSource:
+    """The model ``ref`` names: a model folder, the config's model folder (no ``ref``),
+    or a registry reference (``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag or commit) through
+    :mod:`mlx.registry` when this build has it."""
+    if ref is None:
+        if project is None:
+            raise UsageError("no model reference and no mlops.yaml", hint="pass a model folder")
+        return _from_folder(project.model_dir, project.config.model.folder)
+    folder = Path(ref).expanduser()
+    if not folder.is_absolute() and not folder.exists() and project is not None:
+        folder = project.resolve(ref)
+    if folder.is_file() and folder.name == "metadata.json":
+        folder = folder.parent
+    if folder.is_dir():
+        return _from_folder(folder, ref)
+    return _from_registry(project, ref)
+
+
+def _from_registry(project: ProjectConfig | None, ref: str) -> ModelSource:
+    try:
+        from mlx.registry.materialize import open_model
+        from mlx.registry.refs import resolve
+    except ImportError:
+        raise RefError(
+            f"model reference {ref!r} is not a model folder",
+            hint="pass a folder holding metadata.json",
+        ) from None
+    if project is None:
+        raise RefError(f"registry reference {ref!r} needs an mlops.yaml (none found)")
+    resolved = resolve(project, ref)
+    local = open_model(project, resolved)
+    if not local.metadata:
+        raise RefError(f"{ref!r} ({resolved.label}) has no metadata.json")
+    source = ModelSource(ref, local.folder, local.metadata)
+    source.registry = resolved.to_dict()
+    return source
+
+
+def _from_folder(folder: Path, ref: str) -> ModelSource:
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise RefError(
+            f"{folder} has no metadata.json",
+            hint="train a model first (`mlx train`) or pass the folder of one",
+        )
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RefError(f"{meta_path} is not valid JSON: {exc}") from None
+    if not metadata.get("features"):
+        raise RefError(f"{meta_path} lists no features")
+    return ModelSource(ref, folder, metadata)
+
+
+def reference_profile(
+    model: ModelSource, reference_file: Path | None, string_columns: list[str]
+) -> tuple[dict[str, Any], str]:
+    """The stored profile, or one recomputed from ``reference_file``."""
+    meta = model.metadata
+    if reference_file is None:
+        profile = meta.get("profile")
+        if not profile:
+            raise UsageError(
+                f"{model.folder}/metadata.json has no reference profile",
+                hint="retrain with a current mlx, or pass --reference FILE",
+            )
+        return profile, "metadata"
+    from mlx.data.io import read_table
+    from mlx.monitor.profile import build_profile, numeric_values
+
+    frame = read_table(reference_file, string_columns)
+    scores = numeric_values(frame["_score"]) if "_score" in frame.columns else None
+    return build_profile(frame, meta["features"], scores, meta.get("task", "binary")), str(
+        reference_file
+    )
+
+
+def monitor(
+    project: ProjectConfig | None,
+    model: ModelSource,
+    current_path: Path,
+    *,
+    since: datetime | None = None,
+    reference_file: Path | None = None,
+    labels_file: Path | None = None,
+    score: bool = True,
+    settings: MonitorConfig | None = None,
+) -> MonitorReport:
+    """Run every check; return the report (outputs are written by the caller)."""
+    from mlx.monitor import engine
+    from mlx.monitor.current import read_current
+
+    settings = settings or (project.config.monitor if project else MonitorConfig())
+    meta = model.metadata
+    features = meta["features"]
+    categorical = [f["name"] for f in features if f["kind"] == "categorical"]
+    id_column = meta.get("id") or (project.config.data.id if project else None)
+    target = meta.get("target") or (project.config.data.target if project else None)
+    profile, ref_source = reference_profile(model, reference_file, categorical)
+
+    current = read_current(
+        current_path, engine.wanted_columns(features, id_column), set(categorical), since
+    )
+    notes = []
+    scores = predicted = None
+    has_scores = "_score" in current.table.column_names
+    if has_scores and "_label" in current.table.column_names:
+        predicted = current.table["_label"].to_numpy(zero_copy_only=False)
+    if not has_scores and score and current.rows and profile.get("score"):
+        if model.onnx is None:
+            notes.append("prediction drift skipped: no `_score` column and model.onnx is absent")
+        elif any(f["name"] not in current.table.column_names for f in features):
+            notes.append("prediction drift skipped: columns are missing, the model cannot score")
+        else:
+            from mlx.monitor.scoring import score_table
+
+            scores, predicted = score_table(model.onnx, current.table, features, meta["task"])
+    if not profile.get("score"):
+        notes.append("prediction drift skipped: the reference profile has no scores")
+
+    performance = None
+    if labels_file is not None:
+        performance = _performance(
+            meta, current, labels_file, id_column, target, scores, predicted, settings, notes
+        )
+    report = engine.run(
+        profile,
+        features,
+        meta.get("feature_importance"),
+        current,
+        settings,
+        scores=scores,
+        performance=performance,
+        ignore=tuple(c for c in (id_column, target) if c),
+        model=model.describe(),
+    )
+    report.reference["source"] = ref_source
+    report.notes += notes
+    return report
+
+
+def _performance(
+    meta: dict[str, Any],
+    current: Any,
+    labels_file: Path,
+    id_column: str | None,
+    target: str | None,
+    scores: Any,
+    predicted: Any,
+    settings: MonitorConfig,
+    notes: list[str],
+) -> dict[str, Any]:
+    from mlx.data.io import read_table
+    from mlx.monitor import performance as perf
+    from mlx.monitor.engine import numeric_values
+
+    if not id_column or not target:
+        raise UsageError("--labels needs data.id and data.target in mlops.yaml (or metadata)")
+    table = current.table
+    key = id_column if id_column in table.column_names else "_request_id"
+    if key not in table.column_names:
+        raise UsageError(
+            f"--labels: the current data has neither {id_column!r} nor `_request_id` to join on"
+        )
+    frame = read_table(labels_file, [id_column, target])
+    for col in (id_column, target):
+        if col not in frame.columns:
+            raise UsageError(f"--labels {labels_file}: no column {col!r}")
+    labelled = frame.dropna(subset=[target])
+    labels = dict(zip(labelled[id_column].astype(str), labelled[target].tolist(), strict=True))
+    positions, y_true = perf.join_labels(table[key].to_pylist(), labels)
+    if scores is None and "_score" in table.column_names:
+        scores = numeric_values(table["_score"])[0]
+    if len(positions) == 0:
+        raise UsageError(
+            f"--labels {labels_file}: no label matches a current row on {key!r}",
+            hint=f"labels join on {id_column!r} (or `_request_id` for prediction logs)",
+        )
+    live = perf.live_metrics(
+        meta["task"],
+        meta.get("classes"),
+        y_true,
+        scores[positions] if scores is not None else None,
+        predicted[positions] if predicted is not None else None,
+    )
+    if not live:
+        notes.append("live metrics need predictions: `_score` in the data or model.onnx")
+    return perf.compare(
+        live,
+        meta.get("metrics") or {},
+        len(positions),
+        table.num_rows - len(positions),
+        settings.thresholds.metric_degradation,
+    )
