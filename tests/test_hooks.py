@@ -242,3 +242,33 @@ def test_hooks_skip_mlx_when_nothing_relevant_changes(cli, project, tmp_path):
     git(project, "tag", "-a", "m@v0.0.1", "-m", "Registering artifact m version v0.0.1")
     proc = run("git", "push", "-q", "origin", "m@v0.0.1")
     assert proc.returncode != 0 and "mlx not found" in proc.stderr
+
+
+@pytest.mark.slow
+def test_pre_push_finds_a_model_in_a_project_subfolder(cli, tmp_path):
+    repo = tmp_path / "mono"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "README.md").write_text("monorepo\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "start")
+    project = make_project(repo / "ml" / "m", synthetic("binary", n=300), config("binary"))
+    _hooks(cli, project)
+    assert "'ml/m/mlops.yaml'" in (repo / ".git" / "hooks" / "pre-push").read_text()
+    res = run_mlx("train", "--commit", cwd=project)
+    assert res.exit_code == 0, res.output
+    git(repo, "tag", "-a", "m@v0.1.0", "-m", "Registering artifact m version v0.1.0")
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    proc = subprocess.run(
+        ["git", "push", "origin", "m@v0.1.0"], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "ml/m/models/m/model.onnx" in proc.stderr and "ml/m/data/train.csv" in proc.stderr
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    subprocess.run([dvc, "push", "-q"], cwd=project, check=True)
+    proc = subprocess.run(
+        ["git", "push", "origin", "m@v0.1.0"], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr

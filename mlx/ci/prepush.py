@@ -121,7 +121,8 @@ def pre_push(
     result.dvc_remote = result.configured_remote = dvc_remote
     result.head = git.head()
     for tag, sha in tags:
-        result.tags.append(_files_for(git, tag, sha))
+        project_dir = PurePosixPath(git.relative(project_root.resolve()).as_posix())
+        result.tags.append(_files_for(git, tag, sha, project_dir))
     md5s = sorted({f["md5"] for t in result.tags for f in t.files})
     if md5s:
         from mlx.adapters import dvc
@@ -148,7 +149,9 @@ def _project(config: Path | str | None) -> tuple[Path, str | None]:
     return project.root, project.config.storage.remote
 
 
-def _files_for(git: Git, tag: str, sha: str) -> TagCheck:
+def _files_for(git: Git, tag: str, sha: str, project_dir: PurePosixPath) -> TagCheck:
+    """The files a tag's model needs. ``dir=name`` tags name their folder (GTO); plain
+    names are looked up in the project's folder, then at the repository root."""
     m = _REGISTRY_TAG.match(tag)
     assert m is not None
     in_tag = m["artifact"]
@@ -157,12 +160,18 @@ def _files_for(git: Git, tag: str, sha: str) -> TagCheck:
     if check.commit is None:
         check.note = "the tag does not point at a commit"
         return check
-    base = PurePosixPath(folder) if folder else PurePosixPath()
-    artifact_path = _artifact_path(git, check.commit, base, name)
-    if artifact_path is None:
-        check.note = f"{name} is not declared under artifacts: in {base / 'dvc.yaml'}; not checked"
+    bases = (
+        [PurePosixPath(folder)] if folder else list(dict.fromkeys([project_dir, PurePosixPath()]))
+    )
+    for base in bases:
+        artifact_path = _artifact_path(git, check.commit, base, name)
+        if artifact_path is not None:
+            break
+    else:
+        where = " or ".join(str(b / "dvc.yaml") for b in bases)
+        check.note = f"{name} is not declared under artifacts: in {where}; not checked"
         return check
-    model_dir = (base / artifact_path).parent
+    model_dir = _model_dir(git, check.commit, base, artifact_path)
     for pointer in _pointers_in(git, check.commit, model_dir):
         check.files.append(_file(git, check.commit, pointer, "model"))
     data = _training_data(git, check.commit, base, model_dir)
@@ -178,6 +187,15 @@ def _artifact_path(git: Git, commit: str, base: PurePosixPath, name: str) -> str
     doc = yaml.safe_load(raw) or {}
     entry = (doc.get("artifacts") or {}).get(name) or {}
     return entry.get("path")
+
+
+def _model_dir(git: Git, commit: str, base: PurePosixPath, path: str) -> PurePosixPath:
+    """The artifact's folder. DVC reads ``path`` relative to the ``dvc.yaml`` holding it;
+    a path relative to the repository root is accepted too (whichever has a pointer)."""
+    for candidate in (base / path, PurePosixPath(path)):
+        if git.show(commit, f"{candidate}.dvc") is not None:
+            return candidate.parent
+    return (base / path).parent
 
 
 def _pointers_in(git: Git, commit: str, folder: PurePosixPath) -> list[PurePosixPath]:
@@ -211,7 +229,7 @@ def _training_data(
     data_path = (json.loads(raw).get("data") or {}).get("path")
     if not data_path:
         return None
-    pointer = base / (data_path + ".dvc")
-    if git.show(commit, pointer) is None:
-        return None
-    return _file(git, commit, pointer, "training data")
+    for pointer in (base / (data_path + ".dvc"), PurePosixPath(data_path + ".dvc")):
+        if git.show(commit, pointer) is not None:  # relative to the project, or the repo
+            return _file(git, commit, pointer, "training data")
+    return None
