@@ -18,7 +18,7 @@ complete -c mlx -n '__fish_seen_subcommand_from hook' -l help -s h -d 'Show help
 complete -c mlx -n '__fish_seen_subcommand_from init' -l example -d 'Add the bundled churn dataset (DVC-tracked) and its config.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l remote -r -d 'DVC remote URL (default: a local folder that needs no set-up).'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l hooks -d 'Install git hooks: pre-commit validates mlops.yaml (and the data when it changed), pre-push refuses registry tags whose files are not in the DVC remote.'
-complete -c mlx -n '__fish_seen_subcommand_from init' -l ci -r -d 'Write CI workflows for this service (github): pull requests, registry tags, scheduled monitoring.'
+complete -c mlx -n '__fish_seen_subcommand_from init' -l ci -r -a 'github' -d 'Write CI workflows for this service (github): pull requests, registry tags, scheduled monitoring.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from monitor' -l current -r -F -d 'Current data: a CSV/Parquet file or a prediction-log folder (default: monitor.current).'

@@ -222,6 +222,12 @@ def test_project_in_a_subfolder_gets_workflows_at_the_repo_root(cli, tmp_path):
 
 
 def test_unknown_ci_is_a_usage_error(cli, tmp_path):
-    res = cli("init", str(tmp_path / "p"), "--ci", "jenkins", "--json")
-    assert res.exit_code == 2
-    assert "github" in res.json()["error"]["message"]
+    res = cli("init", str(tmp_path / "p"), "--ci", "jenkins")
+    assert res.exit_code == 2 and "github" in res.output
+    assert not (tmp_path / "p").exists()
+    from mlx import api
+    from mlx.errors import UsageError
+
+    with pytest.raises(UsageError, match="github"):
+        api.init(tmp_path / "q", ci="jenkins")
+    assert not (tmp_path / "q").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,6 +10,10 @@ import typer
 
 from mlx.cli._options import JsonOpt
 from mlx.cli._output import Output, session
+
+class CiService(str, Enum):
+    github = "github"
+
 
 STATUS_STYLE = {"created": "green", "updated": "yellow", "unchanged": "dim", "skipped": "dim"}
 
@@ -40,7 +45,7 @@ def init(
         ),
     ] = False,
     ci: Annotated[
-        Optional[str],  # noqa: UP045
+        Optional[CiService],  # noqa: UP045
         typer.Option(
             "--ci",
             help="Write CI workflows for this service (github): pull requests, registry "
@@ -53,7 +58,8 @@ def init(
     with session(json_output, "init") as out:
         from mlx import api
 
-        result = api.init(path, example=example, remote=remote, hooks=hooks, ci=ci)
+        ci_name = ci.value if ci is not None else None
+        result = api.init(path, example=example, remote=remote, hooks=hooks, ci=ci_name)
         out.emit(result.to_dict(), lambda o: _render(o, result))
 
 
