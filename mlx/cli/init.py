@@ -11,6 +11,7 @@ import typer
 from mlx.cli._options import JsonOpt
 from mlx.cli._output import Output, session
 
+
 class CiService(str, Enum):
     github = "github"
 
