@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,12 @@ from tests.conftest import git, run_mlx
 from tests.workflow_steps import Runner
 
 DVC = str(Path(sys.executable).with_name("dvc"))
-HAVE_REGISTRY = {"promote", "check-ref"} <= {c.name for c in completions.describe()[1]}
+COMMANDS = {c.name for c in completions.describe()[1]}
+HAVE_REGISTRY = {"promote", "check-ref"} <= COMMANDS
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serve,
     pytest.mark.skipif(not HAVE_REGISTRY, reason="needs mlx promote and check-ref (registry)"),
     pytest.mark.skipif(shutil.which("jq") is None, reason="the workflows' scripts use jq"),
 ]
@@ -112,6 +115,18 @@ def test_team_day(tmp_path):
     res = run_mlx("check-ref", prod_tag, "--json", cwd=ci)
     assert res.exit_code == 0 and res.json()["event"] == "assignment"
 
+    # the registry job's smoke test: serve the tagged version (fetched from the DVC
+    # remote into the fresh clone) and call it over the Open Inference Protocol
+    if "serve" in COMMANDS:
+        runner.expressions.update(
+            {f"needs.check-ref.outputs.{k}": v for k, v in runner.outputs["ref"].items()}
+        )
+        steps = ["Serve the tagged version", "Smoke test (Open Inference Protocol)", "Server log"]
+        codes = runner.run_job(
+            workflows / "mlx-registry.yml", "smoke-test", steps, env={"PORT": str(free_port())}
+        )
+        assert codes == dict.fromkeys(steps, 0), runner.last.stdout + runner.last.stderr
+
     # the pull-request job on that checkout: pull from the shared DVC remote, validate,
     # train, eval, report
     runner.expressions.update({"github.event.pull_request.head.sha": git(ci, "rev-parse", "HEAD")})
@@ -141,6 +156,12 @@ def test_team_day(tmp_path):
     assert "retrain_branch" not in runner.outputs["retrain"]
     retrain = json.loads((runner.temp / "retrain.json").read_text())["retrain"]
     assert retrain["branch"] is None and "identical" in retrain["message"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _hook_json(repo: Path, tag: str) -> dict:

@@ -44,13 +44,16 @@ class Runner:
     def _expand(self, value) -> str:
         return EXPR.sub(lambda m: self.expressions.get(m.group(1), ""), str(value))
 
-    def run_job(self, workflow: Path, job: str, steps: list[str]) -> dict[str, int]:
-        """Run the named steps of ``job`` in order; returns each step's exit code."""
+    def run_job(
+        self, workflow: Path, job: str, steps: list[str], env: dict[str, str] | None = None
+    ) -> dict[str, int]:
+        """Run the named steps of ``job`` in order; returns each step's exit code.
+        ``env`` overrides the workflow's values (e.g. a free port)."""
         self.temp.mkdir(parents=True, exist_ok=True)
         doc = yaml.safe_load(workflow.read_text())
         spec = doc["jobs"][job]
         workdir = spec.get("defaults", {}).get("run", {}).get("working-directory", ".")
-        job_env = {**doc.get("env", {}), **spec.get("env", {})}
+        job_env = {**doc.get("env", {}), **spec.get("env", {}), **(env or {})}
         codes = {}
         by_name = {s.get("name"): s for s in spec["steps"]}
         for name in steps:
@@ -58,13 +61,13 @@ class Runner:
             assert "run" in step, f"step {name!r} has no run:"
             output = self.temp / f"output-{len(codes)}"
             output.write_text("")
-            env = self.env({**job_env, **step.get("env", {})})
-            env["GITHUB_OUTPUT"] = str(output)
+            step_env = self.env({**job_env, **step.get("env", {})})
+            step_env["GITHUB_OUTPUT"] = str(output)
             cwd = self._expand(step.get("working-directory", workdir))
             proc = subprocess.run(
                 ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
                 cwd=self.workspace / cwd,
-                env=env,
+                env=step_env,
                 capture_output=True,
                 text=True,
                 timeout=900,
