@@ -272,3 +272,14 @@ def test_pre_push_finds_a_model_in_a_project_subfolder(cli, tmp_path):
         ["git", "push", "origin", "m@v0.1.0"], cwd=repo, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_pre_commit_config_check_imports_nothing_heavy(project):
+    from tests.test_cli import _imported_modules
+
+    cfg = project / "mlops.yaml"
+    cfg.write_text(cfg.read_text().replace("seed: 7", "seed: 8"))
+    git(project, "add", "mlops.yaml")
+    loaded = _imported_modules("hook", "pre-commit", cwd=project)
+    heavy = {"pandas", "lightgbm", "sklearn", "dvc", "onnx", "onnxruntime", "pandera", "scipy"}
+    assert not loaded & heavy, sorted(loaded & heavy)
