@@ -8,8 +8,20 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h eval hook init monitor train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate eval history hook init lineage monitor promote show train validate" ;;
+        check-ref) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        demote) opts="--stage -s --reason -m --push --config -c --json --help -h"
+            case "$prev" in --stage|-s|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        deprecate) opts="--reason -m --push --config -c --json --help -h"
+            case "$prev" in --reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
         eval) opts="--config -c --commit --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        history) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         hook) opts="--config -c --json --help -h"
@@ -18,8 +30,17 @@ _mlx() {
         init) opts="--example --remote --hooks --ci --json --help -h"
             case "$prev" in --remote|--ci) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
+        lineage) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
         monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
             case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
+            case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        show) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

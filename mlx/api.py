@@ -109,6 +109,137 @@ def _with_schema(project: ProjectConfig, ref: str) -> ProjectConfig:
     return ProjectConfig(project.config.model_copy(update={"data": data}), project.path)
 
 
+# --- registry ------------------------------------------------------------------------
+
+
+def resolve_model(ref: str | None = None, config: Path | str | None = None):
+    """What a model reference names (``NAME#STAGE``, ``NAME@vX.Y.Z``, commit, folder...).
+
+    Returns :class:`mlx.registry.refs.ResolvedModel`; :class:`RefError` if it names nothing.
+    """
+    from mlx.registry.refs import resolve
+
+    return resolve(load_project(config), ref)
+
+
+def open_model(ref: str | None = None, config: Path | str | None = None, native: bool = False):
+    """Resolve ``ref`` and give it a local folder with verified ``model.onnx`` + metadata.
+
+    Returns :class:`mlx.registry.materialize.LocalModel`.
+    """
+    from mlx.registry.materialize import open_model as _open
+    from mlx.registry.refs import resolve
+
+    project = load_project(config)
+    return _open(project, resolve(project, ref), native=native)
+
+
+def promote(
+    ref: str | None = None,
+    *,
+    stage: str,
+    version: str | None = None,
+    bump: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    push: bool = False,
+    rollback: bool = False,
+    unassign: bool = False,
+    config: Path | str | None = None,
+):
+    """Register (if needed) and assign ``stage``; or roll the stage back / unassign it.
+
+    Returns :class:`mlx.registry.promote.RegistryChange`; refusals raise
+    :class:`mlx.errors.PromotionRefused` (exit 1).
+    """
+    from mlx.errors import UsageError
+    from mlx.registry import promote as P
+
+    project = load_project(config)
+    if rollback and unassign:
+        raise UsageError("--rollback and --unassign are exclusive")
+    if rollback or unassign:
+        if version or bump or force:
+            raise UsageError("--version, --bump and --force apply to promotions, not rollbacks")
+    if rollback:
+        return P.rollback(
+            project, ref or project.config.model.name, stage=stage, reason=reason, push=push
+        )
+    if unassign:
+        return P.demote(project, ref, stage=stage, reason=reason, push=push)
+    return P.promote(
+        project,
+        ref,
+        stage=stage,
+        version=version,
+        bump=bump,
+        force=force,
+        reason=reason,
+        push=push,
+    )
+
+
+def demote(
+    ref: str | None = None,
+    *,
+    stage: str,
+    reason: str | None = None,
+    push: bool = False,
+    config: Path | str | None = None,
+):
+    """Unassign ``stage`` from its current holder (or from the version ``ref`` names)."""
+    from mlx.registry.promote import demote as _demote
+
+    return _demote(load_project(config), ref, stage=stage, reason=reason, push=push)
+
+
+def deprecate(
+    name: str | None = None,
+    version: str | None = None,
+    *,
+    reason: str | None = None,
+    push: bool = False,
+    config: Path | str | None = None,
+):
+    """Deprecate an artifact (``NAME@deprecated``) or deregister a version (``NAME@vX.Y.Z!``)."""
+    from mlx.registry.deprecate import deprecate as _deprecate
+
+    project = load_project(config)
+    return _deprecate(project, name or project.config.model.name, version, reason=reason, push=push)
+
+
+def show(name: str | None = None, config: Path | str | None = None):
+    """Registry state: artifacts, latest versions, stage holders."""
+    from mlx.registry.queries import show as _show
+
+    return _show(load_project(config), name)
+
+
+def history(name: str | None = None, config: Path | str | None = None):
+    """The journal of registry events, newest first."""
+    from mlx.registry.queries import history as _history
+
+    return _history(load_project(config), name)
+
+
+def lineage(ref: str | None = None, config: Path | str | None = None):
+    """Commit, data, params, seed, metrics, parent version, runner, packages of a model."""
+    from mlx.registry.lineage import lineage as _lineage
+
+    return _lineage(load_project(config), ref)
+
+
+def check_ref(ref: str, config: Path | str | None = None):
+    """What a registry tag means (event, name, version, stage); for CI on tag pushes."""
+    from mlx.adapters.git import Git
+    from mlx.registry.queries import check_ref as _check_ref
+
+    start = Path.cwd()
+    if config is not None:
+        start = Path(config) if Path(config).is_dir() else Path(config).resolve().parent
+    return _check_ref(ref, Git.discover(start))
+
+
 def monitor(
     ref: str | None = None,
     current: Path | str | None = None,
@@ -210,7 +341,10 @@ def evaluate(config: Path | str | None = None, ref: str | None = None, commit: b
             raise RefError(
                 f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
             )
-    return run(project, model_dir, commit=commit)
+    from mlx.registry.materialize import baseline_for
+
+    baseline = baseline_for(project, project.config.eval.baseline_stage)
+    return run(project, model_dir, commit=commit, baseline=baseline)
 
 
 def hook_pre_commit(config: Path | str | None = None):

@@ -68,6 +68,10 @@ class StageFailed(CheckFailed):
     """A pipeline stage (train, eval, parity) ran and failed on its own terms."""
 
 
+class PromotionRefused(CheckFailed):
+    """The registry refused a write (dirty tree, failed eval, unknown stage, bad version)."""
+
+
 # --- exit 2: usage and configuration -------------------------------------------------
 
 
@@ -137,6 +141,10 @@ class GitError(EnvironmentProblem):
     pass
 
 
+class TagExists(GitError):
+    """git refused to create a tag because one with that name exists (never overwritten)."""
+
+
 class DvcError(EnvironmentProblem):
     pass
 
@@ -151,3 +159,7 @@ class RemoteUnreachable(EnvironmentProblem):
 
 class IntegrityError(EnvironmentProblem):
     """A file's hash does not match its DVC pointer."""
+
+
+class RegistryBusy(EnvironmentProblem):
+    """Another mlx process holds the registry lock for longer than we may wait."""

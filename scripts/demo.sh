@@ -24,6 +24,13 @@ step mlx validate
 step mlx train --commit
 step mlx eval --commit
 step dvc metrics show
+# the registry: GTO-format git tags; --push sends the model to the DVC remote, then the tags
+step git init -q --bare ../origin.git
+step git remote add origin ../origin.git
+step mlx promote --stage staging
+step mlx promote --stage prod --push --reason "first release"
+step mlx show
+step mlx lineage churn#prod
 # the live batch comes from a shifted world: drift is found, so monitor exits 1
 step mlx monitor --labels data/live_labels.csv --report drift.html || echo "(exit $?: drift found, as expected)"
 printf '\nDemo finished in %s\n' "$work"

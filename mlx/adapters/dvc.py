@@ -104,15 +104,18 @@ def require_data(path: Path) -> None:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keep DVC's own log lines and progress bars out of mlx's output."""
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    # dvc_data / dvc_objects log through their own loggers (e.g. fetch warnings)
+    loggers = [logging.getLogger(n) for n in ("dvc", "dvc_data", "dvc_objects")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     old = os.environ.get("DVC_NO_ANALYTICS")
     os.environ["DVC_NO_ANALYTICS"] = "1"
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
         if old is None:
             os.environ.pop("DVC_NO_ANALYTICS", None)
 
@@ -216,8 +219,46 @@ def fetch(
     """Bring the targets' files into the local cache (optionally as of commit ``rev``)."""
     with open_repo(root) as repo:
         kwargs = {"revs": [rev], "workspace": False} if rev else {}
-        result = repo.fetch(targets=[str(t) for t in targets], remote=remote, **kwargs)
+        paths = _in_rev(repo, targets) if rev else [str(t) for t in targets]
+        result = repo.fetch(targets=paths, remote=remote, **kwargs)
         return int(result or 0)
+
+
+def _in_rev(repo, targets: Sequence[Path]) -> list[str]:
+    """Work-tree paths as DVC names them inside a commit: rooted at the git top level.
+
+    (For ``revs=[...]`` DVC reads pointers from git, where an absolute work-tree path
+    does not exist.)
+    """
+    top = Path(repo.scm.root_dir).resolve()
+    return ["/" + Path(t).resolve().relative_to(top).as_posix() for t in targets]
+
+
+def push_at(root: Path, targets: Sequence[Path], rev: str, remote: str | None = None) -> int:
+    """Push the targets' files as of commit ``rev`` (not the work tree) to the remote.
+
+    ``targets`` are pointer files (absolute, inside the work tree); DVC reads them from
+    the commit, where paths are rooted at the git top level.
+    """
+    with open_repo(root) as repo:
+        result = repo.push(
+            targets=_in_rev(repo, targets), remote=remote, revs=[rev], workspace=False
+        )
+        return int(result or 0)
+
+
+def missing_in_remote(root: Path, md5s: Sequence[str], remote: str | None = None) -> list[str]:
+    """Which of these md5s the remote does not hold (asks the remote itself)."""
+    from dvc.exceptions import DvcException
+
+    with open_repo(root) as repo:
+        try:
+            odb = repo.cloud.get_remote_odb(name=remote, command="push")
+            return [md5 for md5 in md5s if not odb.exists(md5)]
+        except DvcException:
+            raise  # open_repo translates these
+        except Exception as exc:  # filesystem errors from the remote's backend
+            raise RemoteUnreachable(f"could not check the DVC remote: {exc}") from None
 
 
 # --- dvc.yaml declarations (comment-preserving, through DVC's own YAML round-trip) ------
@@ -251,20 +292,6 @@ def declare(
             if next(iter(plot)) not in keys:
                 listed.append(plot)
     return before != path.read_text(encoding="utf-8")
-
-
-def missing_in_remote(root: Path, md5s: Sequence[str], remote: str | None = None) -> list[str]:
-    """Which of these md5s the remote does not hold (asks the remote itself)."""
-    from dvc.exceptions import DvcException
-
-    with open_repo(root) as repo:
-        try:
-            odb = repo.cloud.get_remote_odb(name=remote, command="push")
-            return [md5 for md5 in md5s if not odb.exists(md5)]
-        except DvcException:
-            raise  # open_repo translates these
-        except Exception as exc:  # filesystem errors from the remote's backend
-            raise RemoteUnreachable(f"could not check the DVC remote: {exc}") from None
 
 
 def default_remote(root: Path) -> str | None:

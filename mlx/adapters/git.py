@@ -7,36 +7,53 @@ exceptions. Reads that must be fast at scale (all tags at once) use one
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mlx.errors import GitError, NotAGitRepo
+from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
 
 
 class Git:
-    """A git work tree rooted at ``root``."""
+    """A git work tree rooted at ``root``.
 
-    def __init__(self, repo) -> None:  # repo: git.Repo (imported lazily)
-        self._repo = repo
-        self.root = Path(repo.working_tree_dir).resolve()
+    GitPython is imported and its ``Repo`` built only when a method needs it: reads on
+    hot paths (``run``, ``for_each_ref``) call the ``git`` executable directly, so that
+    ``mlx show`` on a large registry does not pay for GitPython's import.
+    """
+
+    def __init__(self, repo=None, root: Path | None = None) -> None:  # repo: git.Repo
+        self._repo_obj = repo
+        self.root = Path(root if root is not None else repo.working_tree_dir).resolve()
+
+    @property
+    def _repo(self):
+        if self._repo_obj is None:
+            import git
+
+            self._repo_obj = git.Repo(self.root)
+        return self._repo_obj
 
     # --- construction ----------------------------------------------------------------
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Git:
         """The repository containing ``path``; :class:`NotAGitRepo` if there is none."""
-        import git
-
-        try:
-            repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        where = Path(path).resolve()
+        start = where if where.is_dir() else where.parent
+        proc = _git(["rev-parse", "--show-toplevel"], cwd=start) if start.is_dir() else None
+        if proc is None or proc.returncode != 0:
+            bare = (
+                _git(["rev-parse", "--is-bare-repository"], cwd=start) if start.is_dir() else None
+            )
+            if bare is not None and bare.returncode == 0:
+                raise NotAGitRepo(f"{path} is a bare repository; mlx needs a work tree")
             raise NotAGitRepo(
-                f"{Path(path).resolve()} is not inside a git repository",
+                f"{where} is not inside a git repository",
                 hint="run `mlx init` (or `git init`) first",
-            ) from None
-        if repo.bare or repo.working_tree_dir is None:
-            raise NotAGitRepo(f"{path} is a bare repository; mlx needs a work tree")
-        return cls(repo)
+            )
+        return cls(root=Path(proc.stdout.decode().strip()))
 
     @classmethod
     def init(cls, path: Path) -> Git:
@@ -51,13 +68,12 @@ class Git:
 
     def run(self, *args: str, strip: bool = True) -> str:
         """Run ``git ARGS`` in the work tree and return stdout."""
-        import git
-
-        try:
-            return self._repo.git.execute(["git", *args], strip_newline_in_stdout=strip)
-        except git.GitCommandError as exc:
-            stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'\n ")
-            raise GitError(f"git {' '.join(args[:2])} failed: {stderr}") from None
+        proc = _git(list(args), cwd=self.root)
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace").strip()
+            raise GitError(f"git {' '.join(args[:2])} failed: {stderr}")
+        out = proc.stdout.decode(errors="replace")
+        return out[:-1] if strip and out.endswith("\n") else out
 
     # --- state -----------------------------------------------------------------------
 
@@ -77,7 +93,10 @@ class Git:
     def is_dirty(self, paths: Sequence[str | Path] = (), untracked: bool = False) -> bool:
         """Whether tracked files (optionally limited to ``paths``) differ from HEAD."""
         rel = [str(self.relative(p)) for p in paths]
-        return self._repo.is_dirty(untracked_files=untracked, path=rel or None)
+        if not rel:
+            return self._repo.is_dirty(untracked_files=untracked)
+        # GitPython takes one path per call
+        return any(self._repo.is_dirty(untracked_files=untracked, path=p) for p in rel)
 
     def dirty_files(self) -> list[str]:
         """Tracked files that differ from HEAD, staged or not."""
@@ -157,6 +176,65 @@ class Git:
         assert head is not None
         return head
 
+    # --- tags and remotes (the registry's primitives) --------------------------------
+
+    def common_dir(self) -> Path:
+        """The repository's shared git folder (the same for every worktree)."""
+        out = self.run("rev-parse", "--git-common-dir")
+        p = Path(out)
+        return (p if p.is_absolute() else self.root / p).resolve()
+
+    def for_each_ref(self, pattern: str, fields: Sequence[str]) -> list[list[str]]:
+        """One ``git for-each-ref`` pass: a row of ``fields`` values per ref under ``pattern``.
+
+        Fields are ``for-each-ref`` atoms without ``%(...)`` (``refname:short``,
+        ``objecttype``, ``*objectname``, ``contents``...). Values may contain newlines:
+        fields are separated by NUL and records by NUL + RS, which git never puts in
+        ref names and tag messages practically never contain.
+        """
+        fmt = "%00".join(f"%({f})" for f in fields) + "%00%1e"
+        out = self.run("for-each-ref", f"--format={fmt}", pattern, strip=False)
+        rows = []
+        for record in out.split("\x00\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            values = record.split("\x00")
+            if len(values) == len(fields):
+                rows.append(values)
+        return rows
+
+    def create_tag(self, name: str, target: str, message: str) -> None:
+        """An annotated tag ``name`` on ``target``; never moves an existing tag.
+
+        :class:`TagExists` when the name is taken (git's own refusal: no ``-f``, ever).
+        """
+        proc = _git(["tag", "-a", "--cleanup=whitespace", "-m", message, name, target], self.root)
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace").strip()
+            if "already exists" in stderr:
+                raise TagExists(f"tag {name!r} already exists")
+            raise GitError(f"git tag {name} failed: {stderr}")
+
+    def push_refs(self, remote: str, refspecs: Sequence[str], atomic: bool = True) -> None:
+        """``git push [--atomic] REMOTE REFSPEC...``: all refs land, or none do."""
+        args = ["push", "--quiet", *(["--atomic"] if atomic else []), remote, *refspecs]
+        proc = _git(args, self.root)
+        if proc.returncode == 0:
+            return
+        stderr = proc.stderr.decode(errors="replace").strip()
+        lowered = stderr.lower()
+        unreachable = ("could not read from remote", "does not appear to be", "unable to access")
+        if any(s in lowered for s in unreachable):
+            raise RemoteUnreachable(f"git remote {remote!r} is unreachable: {stderr}")
+        raise GitError(f"git push to {remote!r} failed: {stderr}")
+
+    def remote_url(self, name: str) -> str | None:
+        try:
+            return self.run("remote", "get-url", name) or None
+        except GitError:
+            return None
+
     # --- branches and extra work trees (retraining in isolation) ----------------------
 
     def branch_exists(self, name: str) -> bool:
@@ -178,3 +256,9 @@ class Git:
         only through branches)."""
         self.run("worktree", "remove", "--force", str(path))
         self.run("worktree", "prune")
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the git executable (messages in English, as GitPython does, so they parse)."""
+    env = {**os.environ, "LC_ALL": "C", "LANGUAGE": "C"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=env)

@@ -11,6 +11,8 @@ from mlx.cli import eval as eval_cmd
 from mlx.cli import hook as hook_cmd
 from mlx.cli import init as init_cmd
 from mlx.cli import monitor as monitor_cmd
+from mlx.cli import promote as promote_cmd
+from mlx.cli import registry as registry_cmd
 from mlx.cli import train as train_cmd
 from mlx.cli import validate as validate_cmd
 from mlx.cli._output import set_traceback
@@ -48,5 +50,14 @@ def _root(
     set_traceback(traceback)
 
 
-for module in (init_cmd, validate_cmd, train_cmd, eval_cmd, monitor_cmd, hook_cmd):
+for module in (
+    init_cmd,
+    validate_cmd,
+    train_cmd,
+    eval_cmd,
+    promote_cmd,
+    registry_cmd,
+    monitor_cmd,
+    hook_cmd,
+):
     module.register(app)

@@ -95,6 +95,9 @@ class RegistryConfig(Strict):
         True,
         description="promote refuses commits without passing eval results (--force overrides).",
     )
+    git_remote: str = Field(
+        "origin", description="Git remote that `--push` sends registry tags to."
+    )
 
     @model_validator(mode="after")
     def _stages_are_names(self) -> RegistryConfig:
