@@ -12,7 +12,6 @@ Pushes without registry tags cost one line parse each and import nothing heavy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,15 +20,12 @@ from typing import Any
 import yaml
 
 from mlx.adapters.git import Git
+from mlx.registry import tags as T
 
 ZERO = "0" * 40
-_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
-# GTO's registration and assignment tags (deregistrations, unassignments and
-# deprecations carry no model files).
-_REGISTRY_TAG = re.compile(
-    rf"^(?P<artifact>([a-zA-Z0-9-_./]+=)?{_NAME})"
-    rf"(@(?P<version>v\d+\.\d+\.\d+[0-9A-Za-z.+-]*)|#(?P<stage>{_NAME})#\d+)$"
-)
+# Tags that carry model files: registrations and assignments (deregistrations,
+# unassignments and deprecations do not).
+CARRY_FILES = (T.REGISTRATION, T.ASSIGNMENT)
 
 
 @dataclass
@@ -104,7 +100,8 @@ def registry_tags(lines: Iterable[str]) -> list[tuple[str, str]]:
         if not remote_ref.startswith("refs/tags/"):
             continue
         tag = remote_ref[len("refs/tags/") :]
-        if _REGISTRY_TAG.match(tag):
+        parsed = T.parse_tag(tag)
+        if parsed is not None and parsed.action in CARRY_FILES:
             out.append((tag, local_sha))
     return out
 
@@ -152,11 +149,10 @@ def _project(config: Path | str | None) -> tuple[Path, str | None]:
 def _files_for(git: Git, tag: str, sha: str, project_dir: PurePosixPath) -> TagCheck:
     """The files a tag's model needs. ``dir=name`` tags name their folder (GTO); plain
     names are looked up in the project's folder, then at the repository root."""
-    m = _REGISTRY_TAG.match(tag)
-    assert m is not None
-    in_tag = m["artifact"]
-    folder, _, name = in_tag.rpartition("=")
-    check = TagCheck(tag, git.resolve_commit(sha), name if not folder else f"{folder}:{name}")
+    parsed = T.parse_tag(tag)
+    assert parsed is not None
+    folder, _, name = parsed.name.rpartition(":")
+    check = TagCheck(tag, git.resolve_commit(sha), parsed.name)
     if check.commit is None:
         check.note = "the tag does not point at a commit"
         return check
