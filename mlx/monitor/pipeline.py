@@ -2,7 +2,7 @@
 
 The model reference is a model folder (``metadata.json`` inside) or, with none given,
 the config's model folder; registry references (``churn#prod``) resolve through
-:mod:`mlx.registry.refs` once it exists.
+:mod:`mlx.registry.refs`.
 """
 
 from __future__ import annotations
@@ -47,40 +47,32 @@ class ModelSource:
 
 
 def open_reference(project: ProjectConfig | None, ref: str | None) -> ModelSource:
-    """The model ``ref`` names: a model folder, the config's model folder (no ``ref``),
-    or a registry reference (``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag or commit) through
-    :mod:`mlx.registry` when this build has it."""
-    if ref is None:
-        if project is None:
-            raise UsageError("no model reference and no mlops.yaml", hint="pass a model folder")
-        return _from_folder(project.model_dir, project.config.model.folder)
-    folder = Path(ref).expanduser()
-    if not folder.is_absolute() and not folder.exists() and project is not None:
-        folder = project.resolve(ref)
-    if folder.is_file() and folder.name == "metadata.json":
-        folder = folder.parent
-    if folder.is_dir():
-        return _from_folder(folder, ref)
-    return _from_registry(project, ref)
-
-
-def _from_registry(project: ProjectConfig | None, ref: str) -> ModelSource:
-    try:
-        from mlx.registry.materialize import open_model
-        from mlx.registry.refs import resolve
-    except ImportError:
-        raise RefError(
-            f"model reference {ref!r} is not a model folder",
-            hint="pass a folder holding metadata.json",
-        ) from None
+    """The model ``ref`` names, through the registry's one resolver (a model folder, the
+    config's model with no ``ref``, ``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag or commit).
+    Without an mlops.yaml only a model folder can be named."""
     if project is None:
-        raise RefError(f"registry reference {ref!r} needs an mlops.yaml (none found)")
+        folder = Path(ref).expanduser() if ref else None
+        if folder is not None and folder.name == "metadata.json":
+            folder = folder.parent
+        if folder is None or not folder.is_dir():
+            raise UsageError(
+                "no mlops.yaml found: pass a model folder", hint="or run inside an mlx project"
+            )
+        return _from_folder(folder, str(ref))
+    from mlx.registry.materialize import open_model
+    from mlx.registry.refs import resolve
+
     resolved = resolve(project, ref)
+    if (
+        resolved.folder is not None
+    ):  # work tree or a folder: read it in place (ONNX only if scoring)
+        return _from_folder(resolved.folder, ref or project.config.model.folder)
     local = open_model(project, resolved)
     if not local.metadata:
         raise RefError(f"{ref!r} ({resolved.label}) has no metadata.json")
-    source = ModelSource(ref, local.folder, local.metadata)
-    source.registry = resolved.to_dict()
+    source = ModelSource(ref or project.config.model.folder, local.folder, local.metadata)
+    if resolved.commit:
+        source.registry = resolved.to_dict()
     return source
 
 

@@ -133,10 +133,15 @@ def _message(project: ProjectConfig, report: MonitorReport, metrics: dict[str, f
 
 
 def _promote(api: Any, project: ProjectConfig, commit: str, stage: str, out: dict) -> Any:
-    if not hasattr(api, "promote"):
-        out["notes"].append(f"auto_promote {stage!r} skipped: this build has no registry")
+    """Promote the retrained commit; a refusal is recorded, not raised: the drift
+    verdict and the committed branch stand on their own."""
+    from mlx.errors import CheckFailed
+
+    try:
+        change = api.promote(
+            commit, stage=stage, reason="auto-promoted after a drift retrain", config=project.path
+        )
+    except CheckFailed as exc:
+        out["notes"].append(f"auto_promote to {stage!r} refused: {exc.message}")
         return None
-    change = api.promote(
-        commit, stage=stage, reason="auto-promoted after a drift retrain", config=project.path
-    )
-    return change.to_dict() if hasattr(change, "to_dict") else str(change)
+    return change.to_dict()

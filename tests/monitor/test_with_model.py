@@ -161,7 +161,6 @@ def test_every_task_scores_and_measures(cli, tmp_path, task):
 
 
 def test_registry_reference(cli, trained):
-    pytest.importorskip("mlx.registry.refs", reason="the registry is not in this build yet")
     from mlx import api
 
     api.promote(stage="prod", config=trained / "mlops.yaml")
@@ -176,7 +175,6 @@ def test_registry_reference(cli, trained):
 
 @pytest.mark.slow
 def test_retrain_auto_promotes_only_when_configured(cli, trained):
-    pytest.importorskip("mlx.registry.refs", reason="the registry is not in this build yet")
     _add_training_rows(trained)
     cfg = trained / "mlops.yaml"
     cfg.write_text(cfg.read_text() + "  auto_promote: staging\n")  # under monitor:
