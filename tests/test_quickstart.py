@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ def test_readme_walkthrough_is_the_quickstart():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the quickstart uses jq")
 def test_quickstart_runs(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cwd = tmp_path

@@ -3,9 +3,10 @@
 Alice sets the project up with hooks and CI, a typo in mlops.yaml is stopped at commit
 time, she trains, evaluates and promotes; pushing the prod tag before the model is in
 the DVC remote is refused, `dvc push` lets it through. Then CI's side, in a fresh clone:
-the registry job's `mlx check-ref` step, the pull-request job's scripts (pull, validate,
-train, eval, report) and the monitor and retrain jobs' scripts run as the generated
-workflows have them, with `$GITHUB_OUTPUT` set.
+the registry job's `mlx check-ref` step (and its serve smoke test when `mlx serve` is
+here), the pull-request job's scripts (pull, validate, train, eval, report) and the
+monitor and retrain jobs' scripts run as the generated workflows have them, with
+`$GITHUB_OUTPUT` set.
 """
 
 from __future__ import annotations
