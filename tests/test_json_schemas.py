@@ -165,3 +165,32 @@ def test_registry_commands(trained):
     res = run_mlx("lineage", "m#nope", "--json", cwd=trained)
     assert res.exit_code == 2
     assert_matches(res, "lineage", None)
+
+
+@pytest.mark.serve
+@pytest.mark.skipif("serve" not in HAVE, reason="mlx serve not here")
+def test_serve_ready_and_batch(trained, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    if not (trained / "models" / "m" / "metadata.json").is_file():
+        assert run_mlx("train", "--commit", cwd=trained).exit_code == 0
+    out = tmp_path / "scored.csv"
+    res = run_mlx("serve", "--batch", "data/train.csv", "--output", str(out), "--json", cwd=trained)
+    assert res.exit_code == 0, res.output
+    assert assert_matches(res, "serve", "batch")["rows_out"] == 500
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlx")), "serve", "--port", "0", "--json"],
+        cwd=trained,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        doc = assert_matches(Result(0, line, ""), "serve", "ready")
+        assert doc["port"] > 0 and doc["model"]["name"] == "m"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
