@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate eval history hook init lineage monitor promote show train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate eval history hook init lineage monitor promote serve show train validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -38,6 +38,9 @@ _mlx() {
             ;;
         promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
             case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --json --help -h"
+            case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

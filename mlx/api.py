@@ -360,3 +360,58 @@ def hook_pre_push(lines, remote: str | None = None, config: Path | str | None = 
     from mlx.ci.prepush import pre_push
 
     return pre_push(lines, remote, config)
+
+
+def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfig | None:
+    """The project, or None when serving a model folder from outside any project."""
+    if config is None and ref is not None:
+        from mlx.config.loader import find_config
+        from mlx.errors import ConfigError
+
+        try:
+            find_config()
+        except ConfigError:
+            return None
+    return load_project(config)
+
+
+def serve(config: Path | str | None = None, ref: str | None = None, **options: Any):
+    """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
+    until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
+    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output."""
+    from mlx.serve.plan import prepare
+
+    return prepare(_serving_project(config, ref), ref, **options)
+
+
+def score_batch(
+    input: Path | str,
+    output: Path | str,
+    config: Path | str | None = None,
+    ref: str | None = None,
+    *,
+    on_error: str | None = None,
+    chunk_rows: int | None = None,
+    threads: int | None = None,
+    progress=None,
+):
+    """Score a CSV/Parquet file into another with the model ``ref``; see
+    :mod:`mlx.serve.batchfile`. Bad rows: ``on_error`` fail (exit 1) or skip (reported)."""
+    from mlx.config.sections import ServeConfig
+    from mlx.serve.batchfile import score_file
+    from mlx.serve.model import ServedModel
+    from mlx.serve.resolve import resolve_model
+
+    project = _serving_project(config, ref)
+    cfg = project.config.serve if project is not None else ServeConfig()
+    spec = resolve_model(project, ref)
+    model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
+    return score_file(
+        model,
+        Path(input),
+        Path(output),
+        chunk_rows=chunk_rows or cfg.batch.chunk_rows,
+        on_error=on_error or cfg.batch.on_error,
+        allow_non_finite=cfg.allow_non_finite,
+        progress=progress,
+    )

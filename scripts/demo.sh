@@ -33,4 +33,20 @@ step mlx show
 step mlx lineage churn#prod
 # the live batch comes from a shifted world: drift is found, so monitor exits 1
 step mlx monitor --labels data/live_labels.csv --report drift.html || echo "(exit $?: drift found, as expected)"
+
+# Serve the promoted model when the registry has one (churn#prod), else the working tree's.
+ref=()
+if [ -n "$(git tag -l 'churn#prod#*')" ]; then ref=(churn#prod); fi
+printf '\n\033[1m$ mlx serve %s--port 0 --json &\033[0m\n' "${ref[*]:+${ref[*]} }"
+mlx serve "${ref[@]}" --port 0 --json > "$work/serve.json" 2> "$work/serve.log" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 300); do [ -s "$work/serve.json" ] && break; sleep 0.2; done
+cat "$work/serve.json"
+url=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"])' "$work/serve.json")
+# the first row of the training data, as the model's features (plus the id column)
+row=$(python "$here/scripts/demo_row.py" models/churn/metadata.json)
+step curl -s "$url/predict" -H 'Content-Type: application/json' -d "$row"
+echo
+kill -TERM "$server" && wait "$server"
 printf '\nDemo finished in %s\n' "$work"

@@ -57,6 +57,11 @@ class Output:
     def print(self, *args: Any, **kwargs: Any) -> None:
         self.console.print(*args, **kwargs)
 
+    def plain(self, text: str) -> None:
+        """One line without rich (no markup): the fast path for short confirmations."""
+        stream = sys.stderr if self.json else sys.stdout
+        stream.write(text + "\n")
+
     def info(self, message: str) -> None:
         """A progress remark: shown to people, kept off stdout under --json."""
         self.err.print(message) if self.json else self.console.print(message)

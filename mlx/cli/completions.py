@@ -53,14 +53,18 @@ def _options(cmd) -> list[Opt]:
         if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
             continue
         names = [*param.opts, *param.secondary_opts]
-        annotation = param.type_descriptor.annotation
+        ptype = getattr(param, "type", None)  # a Click ParamType (typer < 0.29)
+        descriptor = getattr(param, "type_descriptor", None)  # typer >= 0.29
+        annotation = descriptor.annotation if descriptor is not None else None
+        choices = _choices(annotation) or [str(c) for c in getattr(ptype, "choices", None) or []]
+        is_path = annotation is Path or type(ptype).__name__ in ("Path", "TyperPath", "File")
         out.append(
             Opt(
                 names=names,
                 help=_first_line(param.help or ""),
                 takes_value=not param.is_flag,
-                choices=_choices(annotation),
-                is_path=annotation is Path,
+                choices=choices,
+                is_path=is_path,
             )
         )
     out.append(Opt(["--help", "-h"], "Show help and exit.", False, [], False))

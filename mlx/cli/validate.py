@@ -43,11 +43,11 @@ def validate(
 
 
 def _render(out: Output, result) -> None:
+    out.plain(f"ok  config {result.config_path} (model {result.model}, {result.task})")
+    if result.data is None and not result.notes and not result.schema_written:
+        return  # --config-only: no rich import on the pre-commit path
     from rich.markup import escape
 
-    out.print(
-        f"[green]ok[/]  config {escape(result.config_path)} (model {result.model}, {result.task})"
-    )
     if result.schema_written:
         out.print(f"[green]wrote[/] schema {escape(result.schema_written)}")
     for note in result.notes:

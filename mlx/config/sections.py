@@ -127,6 +127,11 @@ class PredictionLogConfig(Strict):
     sample_rate: float = Field(1.0, ge=0, le=1, description="Fraction of requests logged.")
     max_rows_per_file: int = Field(100_000, ge=1, description="Rotate after this many rows.")
     flush_seconds: float = Field(5.0, gt=0, description="Flush buffered rows at least this often.")
+    max_file_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Complete (close and publish) a log file after this many seconds.",
+    )
 
 
 class BatchConfig(Strict):
@@ -161,6 +166,18 @@ class ServeConfig(Strict):
     )
     token_env: str = Field(
         "MLX_SERVE_TOKEN", description="Environment variable holding the optional bearer token."
+    )
+    keep_alive_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Close idle keep-alive connections, and answer 408 to requests that "
+        "stall, after this many seconds.",
+    )
+    graceful_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, wait this long for in-flight requests to finish."
+    )
+    access_log: bool = Field(
+        True, description="Write one JSON access-log line per request to stderr."
     )
     prediction_log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)

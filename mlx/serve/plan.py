@@ -1,0 +1,150 @@
+"""``mlx serve`` before the first worker: settings, the verified model, the port.
+
+:func:`prepare` does everything that can fail with a clear exit code (bad reference:
+2; model missing, md5 mismatch, port taken: 3) while the CLI can still render the
+error. The returned :class:`ServePlan` then either runs the supervisor in this process
+(:meth:`ServePlan.run`, for Python callers) or replaces this process with a lean one
+(:meth:`ServePlan.exec`, what the CLI does, so nothing resolve-time stays in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlx.errors import EnvironmentProblem, UsageError
+from mlx.serve.spec import PredictionLogSpec, ServeSpec
+
+
+@dataclass
+class ServePlan:
+    spec: ServeSpec
+    spec_path: Path
+    reserved: socket.socket = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.spec.model
+        return {
+            "url": self.spec.url,
+            "workers": self.spec.workers,
+            "model": {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5},
+        }
+
+    def run(self) -> int:
+        """Serve in this process until SIGTERM/SIGINT; returns the exit code."""
+        from mlx.serve import supervisor
+
+        _with_package_on_path()
+        try:
+            return supervisor.run(self.spec_path)
+        finally:
+            self.reserved.close()
+
+    def exec(self) -> None:
+        """Become the supervisor (same pid, so signals and exit codes go where expected)."""
+        _with_package_on_path()
+        fd = self.reserved.fileno()
+        os.set_inheritable(fd, True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        args = [sys.executable, "-m", "mlx.serve.supervisor", str(self.spec_path), str(fd)]
+        os.execv(sys.executable, args)
+
+
+def _with_package_on_path() -> None:
+    """Make ``python -m mlx.serve...`` importable in child processes from any folder."""
+    import mlx
+
+    root = str(Path(mlx.__file__).resolve().parents[1])
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
+
+
+def prepare(
+    project,
+    ref: str | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    token: str | None = None,
+    max_batch_size: int | None = None,
+    max_delay_us: int | None = None,
+    max_queue: int | None = None,
+    access_log: bool | None = None,
+    prediction_log: bool | None = None,
+    json_output: bool = False,
+) -> ServePlan:
+    """Resolve and verify the model, settle the settings, reserve the port."""
+    from mlx.config.sections import ServeConfig
+    from mlx.serve.netutil import bind_socket
+    from mlx.serve.resolve import resolve_model
+
+    cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
+    model = resolve_model(project, ref)
+    base = project.root if project is not None else Path.cwd()
+    plog = cfg.prediction_log
+    log_dir = Path(plog.dir).expanduser()
+    spec = ServeSpec(
+        model=model,
+        host=host or cfg.host,
+        port=cfg.port if port is None else port,
+        workers=workers or cfg.workers,
+        threads=threads or cfg.threads,
+        max_batch_size=max_batch_size or cfg.max_batch_size,
+        max_delay_us=cfg.max_delay_us if max_delay_us is None else max_delay_us,
+        max_queue=max_queue or cfg.max_queue,
+        max_body_bytes=cfg.max_body_bytes,
+        allow_non_finite=cfg.allow_non_finite,
+        token=token or os.environ.get(cfg.token_env) or None,
+        keep_alive_seconds=cfg.keep_alive_seconds,
+        graceful_seconds=cfg.graceful_seconds,
+        access_log=cfg.access_log if access_log is None else access_log,
+        prediction_log=PredictionLogSpec(
+            enabled=plog.enabled if prediction_log is None else prediction_log,
+            dir=str(log_dir if log_dir.is_absolute() else base / log_dir),
+            sample_rate=plog.sample_rate,
+            max_rows_per_file=plog.max_rows_per_file,
+            flush_seconds=plog.flush_seconds,
+            max_file_seconds=plog.max_file_seconds,
+        ),
+        json_output=json_output,
+    )
+    if spec.workers < 1 or spec.threads < 1:
+        raise UsageError("--workers and --threads must be at least 1")
+    try:
+        reserved = bind_socket(spec.host, spec.port)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot listen on {spec.host}:{spec.port}: {exc.strerror or exc}",
+            hint="pick another --port (0 = any free port) or stop what is using it",
+        ) from None
+    spec.port = reserved.getsockname()[1]
+    run_dir = Path(tempfile.mkdtemp(prefix="mlx-serve-"))
+    spec.run_dir = str(run_dir)
+    _add_variant(model, run_dir)
+    spec_path = run_dir / "spec.json"
+    spec.write(spec_path)
+    return ServePlan(spec, spec_path, reserved)
+
+
+def _add_variant(model, folder: Path) -> None:
+    """Derive the block variant of the verified model (see variant.py) for the workers."""
+    from mlx.serve.model import model_md5
+    from mlx.serve.variant import block_variant
+
+    data = Path(model.onnx_path).read_bytes()
+    if model_md5(data) != model.md5:  # changed since it was verified: let workers refuse it
+        return
+    variant = block_variant(data, model.features)
+    if variant is not None:
+        path = folder / "model.serving.onnx"
+        path.write_bytes(variant)
+        model.serving_path, model.serving_md5 = str(path), model_md5(variant)

@@ -1,0 +1,105 @@
+"""What a worker needs to serve, as plain JSON: written by the CLI, read by workers.
+
+Workers must not import the config model (pydantic) or anything that resolves
+references (git, DVC), so the parent flattens everything they need into this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelSpec:
+    """One verified model on local disk and the facts the server reports about it."""
+
+    name: str
+    version: str  # registry version (v1.2.0) or a short md5 when unregistered
+    commit: str  # commit the model came from ("" when unknown)
+    md5: str  # md5 of model.onnx, verified by the parent and again by each worker
+    onnx_path: str
+    task: str  # binary | multiclass | regression
+    classes: list[Any] | None
+    id_column: str | None
+    features: list[dict[str, Any]]  # metadata.json "features"
+    ref: str = ""  # what the user asked for (label for logs and /v2)
+    serving_path: str | None = None  # the block variant (variant.py), when it applies
+    serving_md5: str | None = None
+
+    @classmethod
+    def from_metadata(
+        cls, meta: dict[str, Any], onnx_path: Path, md5: str, version: str, commit: str, ref: str
+    ) -> ModelSpec:
+        return cls(
+            name=meta["name"],
+            version=version,
+            commit=commit,
+            md5=md5,
+            onnx_path=str(onnx_path),
+            task=meta["task"],
+            classes=meta.get("classes"),
+            id_column=meta.get("id"),
+            features=meta["features"],
+            ref=ref,
+        )
+
+
+@dataclass
+class PredictionLogSpec:
+    enabled: bool = True
+    dir: str = "logs/predictions"
+    sample_rate: float = 1.0
+    max_rows_per_file: int = 100_000
+    flush_seconds: float = 5.0
+    max_file_seconds: float = 300.0
+
+
+@dataclass
+class ServeSpec:
+    model: ModelSpec
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 1
+    max_batch_size: int = 64
+    max_delay_us: int = 0
+    max_queue: int = 2048
+    max_body_bytes: int = 16 * 1024 * 1024
+    allow_non_finite: bool = False
+    token: str | None = None
+    keep_alive_seconds: float = 30.0
+    graceful_seconds: float = 30.0
+    access_log: bool = True
+    prediction_log: PredictionLogSpec = field(default_factory=PredictionLogSpec)
+    run_dir: str = ""  # private folder for the spec, metrics and worker state
+    json_output: bool = False  # the supervisor prints one JSON line when ready
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ServeSpec:
+        doc = dict(doc)
+        doc["model"] = ModelSpec(**doc["model"])
+        doc["prediction_log"] = PredictionLogSpec(**doc.get("prediction_log", {}))
+        return cls(**doc)
+
+    def write(self, path: Path) -> None:
+        """Write owner-only (the spec may hold the bearer token)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh)
+
+    @classmethod
+    def read(cls, path: Path | str) -> ServeSpec:
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

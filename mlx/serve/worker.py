@@ -1,0 +1,135 @@
+"""One server process: ``python -m mlx.serve.worker SPEC SLOT READY_FD``.
+
+Loads and warms up the model, binds the shared port (SO_REUSEPORT), reports ready on
+``READY_FD`` and serves until SIGTERM/SIGINT; then it stops accepting, answers what it
+has received, flushes the prediction and access logs, and exits 0. It imports numpy,
+onnxruntime, the HTTP stack (uvloop, httptools, orjson) and prometheus_client (for
+``/metrics``): nothing that resolves models, and no pyarrow (prediction logs are spooled
+to the log writer process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import sys
+import time
+
+import orjson
+
+from mlx.serve.spec import ServeSpec
+
+BACKLOG = 2048
+
+
+def _report(fd: int, doc: dict) -> None:
+    try:
+        os.write(fd, orjson.dumps(doc) + b"\n")
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    spec_path, slot, ready_fd = (argv or sys.argv[1:])[:3]
+    spec = ServeSpec.read(spec_path)
+    slot_n, fd = int(slot), int(ready_fd)
+    # the log threads hold the GIL at most this long when the event loop wants it
+    sys.setswitchinterval(0.001)
+    try:
+        from mlx.serve.model import ServedModel
+        from mlx.serve.netutil import bind_socket
+
+        model = ServedModel.load(spec.model, threads=spec.threads)
+        model.warmup()
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's view: shorter GC pauses
+        sock = bind_socket(spec.host, spec.port)
+        sock.listen(BACKLOG)
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which exits 3
+        _report(fd, {"ready": False, "error": f"{type(exc).__name__}: {exc}", "pid": os.getpid()})
+        return 3
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        run = asyncio.run
+    return run(_serve(spec, model, sock, slot_n, fd))
+
+
+async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
+    from mlx.serve.accesslog import AccessLog
+    from mlx.serve.app import App
+    from mlx.serve.http import HttpServer
+    from mlx.serve.metrics import WorkerStats
+    from mlx.serve.predlog import PredictionSpool
+
+    loop = asyncio.get_running_loop()
+    stats = WorkerStats(spec.run_dir, slot)
+    plog = spec.prediction_log
+    predlog = None
+    if plog.enabled and plog.sample_rate > 0:
+        predlog = PredictionSpool(plog.dir, model, flush_seconds=plog.flush_seconds, stats=stats)
+    access_log = AccessLog() if spec.access_log else None
+    app = App(spec, model, stats=stats, predlog=predlog, access_log=access_log)
+    http = HttpServer(
+        app.handle,
+        max_body=spec.max_body_bytes,
+        keep_alive=spec.keep_alive_seconds,
+        on_response=app.on_response,
+    )
+    server = await loop.create_server(http.factory, sock=sock, backlog=BACKLOG)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    parent = os.getppid()
+
+    def tick() -> None:
+        http.tick()
+        stats.set_connections(len(http.connections))
+        if os.getppid() != parent:  # the supervisor is gone (killed): drain and exit too
+            stop.set()
+        ticker[0] = loop.call_later(1.0, tick)
+
+    ticker = [loop.call_later(1.0, tick)]
+    _report(ready_fd, {"ready": True, "pid": os.getpid(), "slot": slot})
+    await stop.wait()
+
+    # graceful shutdown: stop accepting, answer what was received, flush logs
+    app.ready = False
+    server.close()
+    deadline = time.monotonic() + spec.graceful_seconds
+    http.drain()
+    while (http.connections or app.batcher.in_flight) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        http.drain()
+    ticker[0].cancel()
+    for conn in list(http.connections):
+        if conn.transport is not None:
+            conn.transport.close()
+    stats.set_connections(0)
+    stats.set_queue(0)
+    if predlog is not None:
+        await loop.run_in_executor(None, predlog.close)
+    if access_log is not None:
+        access_log.close()
+    _dump_modules()
+    return 0
+
+
+def _dump_modules() -> None:
+    """With MLX_SERVE_DEBUG_MODULES=DIR, write the top-level modules this worker loaded to
+    DIR/<pid>.txt on exit (how tests prove workers never import pandas, lightgbm, DVC)."""
+    folder = os.environ.get("MLX_SERVE_DEBUG_MODULES")
+    if folder:
+        names = sorted({m.split(".")[0] for m in sys.modules})
+        with open(os.path.join(folder, f"{os.getpid()}.txt"), "w") as fh:
+            fh.write("\n".join(names) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
