@@ -192,3 +192,47 @@ def test_interrupted_train_leaves_previous_model(cli, tmp_path):
     after = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     assert after == before
     assert not list(root.glob("models/.m.staging-*"))
+
+
+def test_float32_values_one_ulp_apart_route_as_in_lightgbm(tmp_path):
+    """Two training values one float32 ulp apart put LightGBM's float64 threshold between
+    them; the converter's nearest-float32 threshold would send the upper one the wrong
+    way. The export floors thresholds, so parity holds on exactly those values."""
+    from mlx.config import parse_config
+    from mlx.train.export import session
+    from mlx.train.stage import run_train_stage
+
+    low = np.nextafter(np.float32(1.0), np.float32(2.0))  # odd mantissa: the midpoint rounds up
+    high = np.nextafter(low, np.float32(2.0))
+    rng = np.random.default_rng(3)
+    x = np.where(rng.uniform(size=400) < 0.5, low, high).astype(np.float32)
+    frame = pd.DataFrame(
+        {"x": x, "noise": rng.normal(size=400).astype(np.float32), "y": (x == high).astype(int)}
+    )
+    frame.to_parquet(tmp_path / "t.parquet")
+    cfg = parse_config(
+        "data: {train: t.parquet, target: y}\n"
+        "model: {name: m, task: binary, params: {num_iterations: 5, min_data_in_leaf: 5}}\n"
+    )
+    meta = run_train_stage(cfg, tmp_path / "t.parquet", tmp_path / "out")
+    assert meta["parity"]["max_abs_diff"] <= 1e-5
+    sess = session((tmp_path / "out" / "model.onnx").read_bytes())
+    probs = sess.run(
+        None, {"x": np.array([[low], [high]], np.float32), "noise": np.zeros((2, 1), np.float32)}
+    )[1]
+    assert probs[0, 1] < 0.5 < probs[1, 1]
+
+
+def test_float32_thresholds_keep_every_training_value_on_its_side():
+    from mlx.train.thresholds import choose_float32
+
+    # LightGBM's "just above a training value" threshold on double data: stay on f32(a)
+    values = np.array([105.68, 105.69, 105.70])
+    t = float(np.nextafter(105.69, np.inf))
+    chosen = choose_float32(t, values)
+    assert np.float32(105.69) <= chosen < np.float32(105.70)
+    # float32 data one ulp apart, threshold at their midpoint: never round onto the upper one
+    low = float(np.nextafter(np.float32(1.0), np.float32(2.0)))
+    high = float(np.nextafter(np.float32(low), np.float32(2.0)))
+    chosen = choose_float32((low + high) / 2, np.array([low, high]))
+    assert chosen == low

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlx import __version__
 from mlx.model_files import OUTPUT_LABEL, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES
 from mlx.train.features import CATEGORICAL, Feature
+from mlx.train.thresholds import fix_tree_thresholds
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -26,8 +27,15 @@ ML_OPSET = 2  # LabelEncoder with keys_strings / values_floats / default_float
 
 
 def to_onnx(
-    booster: lgb.Booster, features: list[Feature], task: str, classes: list | None, name: str
+    booster: lgb.Booster,
+    features: list[Feature],
+    task: str,
+    classes: list | None,
+    name: str,
+    train_values: dict[int, Any] | None = None,
 ) -> bytes:
+    """The ONNX model; ``train_values`` (distinct numeric training values by feature
+    index) lets the float32 thresholds route every training value as LightGBM does."""
     import onnx
     import onnxmltools
     from onnx import TensorProto, helper
@@ -40,6 +48,7 @@ def to_onnx(
         zipmap=False,
         target_opset=TARGET_OPSET,
     )
+    fix_tree_thresholds(core.graph, booster, train_values or {})
     nodes, initializers = _prefixed_core(core.graph)
 
     inputs, prep = [], []

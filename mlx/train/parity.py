@@ -1,8 +1,9 @@
 """ONNX vs native LightGBM on the rows where they are most likely to disagree.
 
-Rows checked: every held-out row; rows with a numeric feature placed exactly on each
-of its split thresholds (the converter stores thresholds as float32 while LightGBM
-compares in float64); rows with each feature missing; rows with each categorical
+Rows checked: every held-out row; rows with a numeric feature placed on each of its
+split thresholds: on the training values either side of it, and on the threshold
+itself when FP32 can hold it (see :mod:`mlx.train.thresholds`); rows with each feature
+missing; rows with each categorical
 feature set to a category training never saw. Tolerance: max |Δ| ≤ 1e-5 on
 probabilities, relative to max(1, |y|) for regression.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlx.errors import StageFailed
 from mlx.model_files import OUTPUT_PREDICTION, OUTPUT_PROBABILITIES
 from mlx.train.features import CATEGORICAL, Feature, to_lightgbm_frame, to_onnx_inputs
+from mlx.train.thresholds import probe_values, split_thresholds
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 TOLERANCE = 1e-5
 UNSEEN = "__mlx_unseen_category__"
 BASE_ROWS = 50  # held-out rows each probe is applied to
-ZERO_BAND = 1e-34
 
 
 @dataclass
@@ -48,21 +49,25 @@ class ParityReport:
 
 
 def probe_frames(
-    test: pd.DataFrame, features: list[Feature], booster: lgb.Booster
+    test: pd.DataFrame,
+    features: list[Feature],
+    booster: lgb.Booster,
+    train_values: dict[int, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Named sets of rows to compare on."""
+    train_values = train_values or {}
     import pandas as pd
 
     base = test[[f.name for f in features]].head(BASE_ROWS).reset_index(drop=True)
     probes = {"held-out": test[[f.name for f in features]].reset_index(drop=True)}
-    thresholds = split_thresholds(booster, len(features))
     rows = []
-    for idx, values in thresholds.items():
+    for idx, thresholds in split_thresholds(booster).items():
         name = features[idx].name
-        for i, t in enumerate(sorted(values)):
-            row = base.iloc[[i % len(base)]].copy()
-            row[name] = t
-            rows.append(row)
+        for i, t in enumerate(sorted(thresholds)):
+            for value in probe_values(t, train_values.get(idx)):
+                row = base.iloc[[i % len(base)]].copy()
+                row[name] = value
+                rows.append(row)
     if rows:
         probes["on split thresholds"] = pd.concat(rows, ignore_index=True)
     missing = []
@@ -80,30 +85,6 @@ def probe_frames(
     if unseen:
         probes["unseen categories"] = pd.concat(unseen, ignore_index=True)
     return probes
-
-
-def split_thresholds(booster: lgb.Booster, n_features: int) -> dict[int, set[float]]:
-    """Numeric split thresholds per feature index, from the booster's own dump.
-
-    LightGBM writes splits between negative values and zero as ±1e-35 (its
-    ``kZeroThreshold`` band, where it treats values as zero); the value data can
-    actually hold on that boundary is 0.0, so that is what is probed.
-    """
-    found: dict[int, set[float]] = {}
-
-    def walk(node: dict[str, Any]) -> None:
-        if "split_feature" not in node:
-            return
-        if node.get("decision_type") == "<=":
-            threshold = float(node["threshold"])
-            threshold = 0.0 if abs(threshold) <= ZERO_BAND else threshold
-            found.setdefault(node["split_feature"], set()).add(threshold)
-        walk(node["left_child"])
-        walk(node["right_child"])
-
-    for tree in booster.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    return {k: v for k, v in found.items() if k < n_features}
 
 
 def predictions(
@@ -126,7 +107,12 @@ def predictions(
 
 
 def check_parity(
-    session, booster: lgb.Booster, test: pd.DataFrame, features: list[Feature], task: str
+    session,
+    booster: lgb.Booster,
+    test: pd.DataFrame,
+    features: list[Feature],
+    task: str,
+    train_values: dict[int, Any] | None = None,
 ) -> ParityReport:
     import numpy as np
 
@@ -135,7 +121,7 @@ def check_parity(
     held_out = None
     total = 0
     overall = 0.0
-    for name, frame in probe_frames(test, features, booster).items():
+    for name, frame in probe_frames(test, features, booster, train_values).items():
         onnx_pred, native = predictions(session, booster, frame, features, task)
         if name == "held-out":
             held_out = onnx_pred

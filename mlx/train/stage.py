@@ -46,6 +46,7 @@ def run_train_stage(
     from mlx.data.validate import validate_frame
     from mlx.train import export, fit, parity, split
     from mlx.train import features as feats
+    from mlx.train.thresholds import training_values
 
     started = time.perf_counter()
     clock = _Phases()
@@ -106,10 +107,11 @@ def run_train_stage(
         best_iteration = raw.best_iteration or None
 
     clock.lap("fit")
-    onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name)
+    train_values = training_values(parts.train, features)
+    onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name, train_values)
     session = export.session(onnx_bytes)
     clock.lap("export")
-    parity_report = parity.check_parity(session, booster, parts.test, features, task)
+    parity_report = parity.check_parity(session, booster, parts.test, features, task, train_values)
     onnx_pred = parity_report.held_out
     clock.lap("parity")
     metrics = quick_metrics(task, y_test, onnx_pred)

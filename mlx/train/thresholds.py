@@ -1,0 +1,126 @@
+"""Numeric split thresholds: LightGBM's float64 values in a float32 tree ensemble.
+
+The served model takes FP32 inputs and ONNX's TreeEnsemble compares in float32, while
+LightGBM compares float64 values against float64 thresholds. onnxmltools rounds each
+threshold to the nearest float32, which breaks in two common cases:
+
+- float32 source data: two training values one float32 ulp apart put LightGBM's
+  threshold (their midpoint) between them; "nearest" may round it up onto the upper
+  value, which then goes left in ONNX and right in LightGBM;
+- LightGBM's thresholds just above a training value (``nextafter(a)``) must stay on the
+  float32 of that value, or every row holding ``a`` is misrouted.
+
+So each threshold is re-chosen from the training values around it: with ``a`` the
+largest training value ≤ the threshold and ``b`` the smallest above, any float32 ``t``
+with ``f32(a) ≤ t < f32(b)`` routes every training value exactly as LightGBM does; the
+float32 nearest the original threshold is preferred, then its float32 neighbours.
+When ``f32(a) == f32(b)`` no float32 threshold can separate them; the nearest is kept
+and the parity check reports the rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+ZERO_BAND = 1e-34  # LightGBM writes splits at zero as ±1e-35 (its kZeroThreshold)
+
+
+def split_thresholds(booster: lgb.Booster) -> dict[int, set[float]]:
+    """Numeric split thresholds per feature index, as LightGBM wrote them."""
+    found: dict[int, set[float]] = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        if "split_feature" not in node:
+            return
+        if node.get("decision_type") == "<=":
+            found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
+        walk(node["left_child"])
+        walk(node["right_child"])
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return found
+
+
+def neighbours(threshold: float, values: np.ndarray) -> tuple[float | None, float | None]:
+    """The training values on each side: largest ≤ threshold, smallest > threshold."""
+    i = int(np.searchsorted(values, threshold, side="right"))
+    below = float(values[i - 1]) if i > 0 else None
+    above = float(values[i]) if i < len(values) else None
+    return below, above
+
+
+def choose_float32(threshold: float, values: np.ndarray | None) -> float:
+    """The float32 threshold that routes every training value as LightGBM does."""
+    f32 = np.float32
+    nearest = f32(threshold)
+    if abs(threshold) <= ZERO_BAND or values is None or not len(values):
+        return float(nearest)
+    down = nearest if float(nearest) <= threshold else np.nextafter(nearest, f32(-np.inf))
+    up = np.nextafter(down, f32(np.inf))
+    below, above = neighbours(threshold, values)
+    lo = float(f32(below)) if below is not None else -np.inf
+    hi = float(f32(above)) if above is not None else np.inf
+    for candidate in (nearest, down, up):
+        if lo <= float(candidate) < hi:
+            return float(candidate)
+    return float(nearest)
+
+
+def fix_tree_thresholds(graph, booster: lgb.Booster, values: dict[int, np.ndarray]) -> int:
+    """Rewrite ``nodes_values`` of the converted TreeEnsemble nodes (see module doc).
+
+    Converted nodes are matched to LightGBM thresholds by feature and nearest float32;
+    a node two different thresholds map onto with different choices is left alone.
+    Returns how many nodes changed.
+    """
+    chosen: dict[tuple[int, float], set[float]] = {}
+    for feature, thresholds in split_thresholds(booster).items():
+        for t in thresholds:
+            key = (feature, float(np.float32(t)))
+            chosen.setdefault(key, set()).add(choose_float32(t, values.get(feature)))
+    changed = 0
+    for node in graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        modes = attrs["nodes_modes"].strings
+        features = attrs["nodes_featureids"].ints
+        node_values = attrs["nodes_values"].floats
+        for i, (mode, feature) in enumerate(zip(modes, features, strict=True)):
+            if mode != b"BRANCH_LEQ":
+                continue
+            options = chosen.get((feature, float(np.float32(node_values[i]))), set())
+            if len(options) == 1:
+                (value,) = options
+                if value != node_values[i]:
+                    node_values[i] = value
+                    changed += 1
+    return changed
+
+
+def probe_values(threshold: float, values: np.ndarray | None) -> list[float]:
+    """Values to place a feature at for the parity check around one threshold: the
+    training values on each side of it, and the threshold itself when a float32 holds
+    it exactly (LightGBM's ±1e-35 zero band is probed at 0.0)."""
+    if abs(threshold) <= ZERO_BAND:
+        return [0.0]
+    out = [threshold] if float(np.float32(threshold)) == threshold else []
+    if values is not None and len(values):
+        out += [v for v in neighbours(threshold, values) if v is not None]
+    return out
+
+
+def training_values(frame, features) -> dict[int, np.ndarray]:
+    """Sorted distinct finite values of each numeric feature, by feature index."""
+    out = {}
+    for i, f in enumerate(features):
+        if f.kind == "numeric":
+            col = np.asarray(frame[f.name], dtype=np.float64)
+            out[i] = np.unique(col[np.isfinite(col)])
+    return out
