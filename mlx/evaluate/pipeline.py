@@ -206,16 +206,15 @@ def evaluate(
         _write_json(tmp / "metrics.json", doc)
         _write_json(tmp / SCORES, metrics)  # flat: what `dvc metrics show/diff` displays
         (tmp / "report.md").write_text(render_markdown(doc), encoding="utf-8")
-    rel_eval = git.relative(eval_dir)
+    rel_eval = project.relative(eval_dir)  # dvc.yaml paths are relative to dvc.yaml
     dvc.declare(
         project.root,
         metrics=f"{rel_eval}/{SCORES}",
         plots=[{f"{rel_eval}/plots/{v['data']}": v["dvc"]} for v in plots.values()],
     )
-    result = EvalResult(doc, str(rel_eval))
-    result.changed = [
-        c for c in (str(rel_eval), "dvc.yaml") if git.run("status", "--porcelain", "--", c)
-    ]
+    result = EvalResult(doc, rel_eval)
+    in_repo = [str(git.relative(p)) for p in (eval_dir, project.root / "dvc.yaml")]
+    result.changed = [c for c in in_repo if git.run("status", "--porcelain", "--", c)]
     if commit and result.changed:
         verdict = "passed" if passed else "FAILED"
         from mlx.train.pipeline import HEADLINE
