@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev system-deps lint completions docs bench clean
+.PHONY: demo test install install-dev system-deps lint completions docs docs-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ completions: install
 
 docs: install
 	$(PY) -m mlx.config.reference > docs/config.md
+
+docs-check: install
+	$(PY) scripts/check_docs.py
 
 bench: install-dev
 	$(PY) -m bench

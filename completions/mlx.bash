@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate eval history init lineage monitor promote serve show train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate eval history hook init lineage monitor promote serve show train validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -24,8 +24,11 @@ _mlx() {
         history) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        init) opts="--example --remote --json --help -h"
-            case "$prev" in --remote) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        hook) opts="--config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        init) opts="--example --remote --hooks --ci --json --help -h"
+            case "$prev" in --remote|--ci) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         lineage) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

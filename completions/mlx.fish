@@ -7,6 +7,7 @@ complete -c mlx -n '__fish_use_subcommand' -a demote -d 'Unassign a stage (GTO'\
 complete -c mlx -n '__fish_use_subcommand' -a deprecate -d 'Deprecate an artifact (NAME@deprecated) or deregister one version (NAME@vX.Y.Z!).'
 complete -c mlx -n '__fish_use_subcommand' -a eval -d 'Score the ONNX model on its test split; gates and checks; exit 1 if any fails.'
 complete -c mlx -n '__fish_use_subcommand' -a history -d 'The journal of registrations, assignments and deprecations, newest first.'
+complete -c mlx -n '__fish_use_subcommand' -a hook -d 'Run a git hook'\''s checks: pre-commit (config, data if changed), pre-push (registry tags).'
 complete -c mlx -n '__fish_use_subcommand' -a init -d 'Set up git, DVC (analytics off), a DVC remote, mlops.yaml and .gitignore. Commits nothing.'
 complete -c mlx -n '__fish_use_subcommand' -a lineage -d 'Where a model came from: commit, data md5, params, seed, metrics, parent, runner.'
 complete -c mlx -n '__fish_use_subcommand' -a monitor -d 'Compare current data with the model'\''s reference profile; exit 1 on drift or bad data.'
@@ -37,8 +38,13 @@ complete -c mlx -n '__fish_seen_subcommand_from eval' -l help -s h -d 'Show help
 complete -c mlx -n '__fish_seen_subcommand_from history' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
 complete -c mlx -n '__fish_seen_subcommand_from history' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from history' -l help -s h -d 'Show help and exit.'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l json -d 'Print one JSON document on stdout for machines.'
+complete -c mlx -n '__fish_seen_subcommand_from hook' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l example -d 'Add the bundled churn dataset (DVC-tracked) and its config.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l remote -r -d 'DVC remote URL (default: a local folder that needs no set-up).'
+complete -c mlx -n '__fish_seen_subcommand_from init' -l hooks -d 'Install git hooks: pre-commit validates mlops.yaml (and the data when it changed), pre-push refuses registry tags whose files are not in the DVC remote.'
+complete -c mlx -n '__fish_seen_subcommand_from init' -l ci -r -a 'github' -d 'Write CI workflows for this service (github): pull requests, registry tags, scheduled monitoring.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from init' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from lineage' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
@@ -100,4 +106,4 @@ complete -c mlx -n '__fish_seen_subcommand_from validate' -l data -r -F -d 'Vali
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l runner -s r -r -d 'Run on this runner from mlops.yaml `runners:` (ssh: on the host, from the committed state; default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit.'
-# commands: check-ref demote deprecate eval history init lineage monitor promote serve show train validate
+# commands: check-ref demote deprecate eval history hook init lineage monitor promote serve show train validate

@@ -15,11 +15,21 @@ from mlx.config import load_project
 from mlx.config.model import ProjectConfig
 
 
-def init(path: Path | str = ".", example: bool = False, remote: str | None = None):
-    """Create or complete an mlx project in ``path``; see :mod:`mlx.scaffold`."""
+def init(
+    path: Path | str = ".",
+    example: bool = False,
+    remote: str | None = None,
+    hooks: bool = False,
+    ci: str | None = None,
+):
+    """Create or complete an mlx project in ``path``; see :mod:`mlx.scaffold`.
+
+    ``hooks`` installs the git hooks (:mod:`mlx.ci.hooks`); ``ci="github"`` writes the
+    GitHub Actions workflows (:mod:`mlx.ci.github`).
+    """
     from mlx.scaffold import init_project
 
-    return init_project(Path(path), example=example, remote=remote)
+    return init_project(Path(path), example=example, remote=remote, hooks=hooks, ci=ci)
 
 
 @dataclass
@@ -451,6 +461,21 @@ def _score_batch_on_runner(project, runner, spec, input, output, on_error, progr
         allow_non_finite=cfg.allow_non_finite,
         progress=progress,
     )
+
+
+def hook_pre_commit(config: Path | str | None = None):
+    """The pre-commit hook's checks: the staged config, the data when it changed."""
+    from mlx.ci.precommit import pre_commit
+
+    return pre_commit(config)
+
+
+def hook_pre_push(lines, remote: str | None = None, config: Path | str | None = None):
+    """The pre-push hook's check: registry tags only leave with their files in the DVC
+    remote. ``lines`` are git's pre-push input lines."""
+    from mlx.ci.prepush import pre_push
+
+    return pre_push(lines, remote, config)
 
 
 def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfig | None:

@@ -29,9 +29,13 @@ class Action:
     what: str
     path: str
     status: str  # created | updated | unchanged | skipped
+    note: str | None = None  # why, when the status needs explaining
 
     def to_dict(self) -> dict[str, str]:
-        return {"what": self.what, "path": self.path, "status": self.status}
+        out = {"what": self.what, "path": self.path, "status": self.status}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass
@@ -40,11 +44,11 @@ class InitResult:
     actions: list[Action] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
 
-    def add(self, what: str, path: Path | str, status: str) -> None:
+    def add(self, what: str, path: Path | str, status: str, note: str | None = None) -> None:
         p = Path(path)
         inside = p.is_absolute() and (p == self.root or self.root in p.parents)
         rel = os.path.relpath(p, self.root) if inside else str(path)
-        self.actions.append(Action(what, rel, status))
+        self.actions.append(Action(what, rel, status, note))
 
     @property
     def changed(self) -> bool:
@@ -67,7 +71,17 @@ def default_remote_dir(root: Path) -> Path:
     return base / "mlx" / "remotes" / f"{root.resolve().name}-{digest}"
 
 
-def init_project(path: Path, example: bool = False, remote: str | None = None) -> InitResult:
+def init_project(
+    path: Path,
+    example: bool = False,
+    remote: str | None = None,
+    hooks: bool = False,
+    ci: str | None = None,
+) -> InitResult:
+    if ci is not None and ci != "github":
+        from mlx.errors import UsageError
+
+        raise UsageError(f"--ci {ci!r}: the supported CI is github")
     root = path.resolve()
     result = InitResult(root)
     if not root.exists():
@@ -81,10 +95,14 @@ def init_project(path: Path, example: bool = False, remote: str | None = None) -
     _ensure_config(root, example, result)
     if example:
         _write_example(root, result)
+    if ci is not None:
+        _ensure_ci(root, git, result)
+    if hooks:
+        _ensure_hooks(root, git, result)
 
     staged = [str(p) for p in _to_commit(result)]
     if staged:
-        result.next_steps.append(f"git add {' '.join(staged)} && git commit -m 'Set up mlx'")
+        result.next_steps.insert(0, f"git add {' '.join(staged)} && git commit -m 'Set up mlx'")
     if example:
         result.next_steps += [
             "mlx validate",
@@ -185,12 +203,42 @@ def _write_example(root: Path, result: InitResult) -> None:
         result.add("example data (DVC-tracked)", p.with_name(p.name + ".dvc"), "created")
 
 
+def _ensure_ci(root: Path, git: Git, result: InitResult) -> None:
+    from mlx.ci import github
+
+    workdir = os.path.relpath(root, git.root)
+    configured, default = dvc.remotes(root)
+    url = configured.get(default or "")
+    for rendered in github.render_all(workdir, url):
+        status, note = _write_kept(git.root / rendered.path, rendered.text)
+        result.add("GitHub workflow", git.root / rendered.path, status, note)
+    result.next_steps.extend(github.setup_steps(url))
+
+
+def _write_kept(path: Path, text: str) -> tuple[str, str | None]:
+    """Write ``text`` to a new file; an existing one is the user's and is kept."""
+    if path.exists():
+        if path.read_text(encoding="utf-8") == text:
+            return "unchanged", None
+        return "skipped", "exists and differs from mlx's template; kept as it is"
+    write_text(path, text)
+    path.chmod(0o644)
+    return "created", None
+
+
+def _ensure_hooks(root: Path, git: Git, result: InitResult) -> None:
+    from mlx.ci import hooks
+
+    for action in hooks.install(git, root / CONFIG_NAME):
+        result.add(f"git hook {action.hook}", action.path, action.status, action.note)
+
+
 def _to_commit(result: InitResult) -> list[str]:
     paths = []
     for action in result.actions:
         if action.status not in ("created", "updated"):
             continue
-        if action.path.endswith((".csv.dvc", ".gitignore", CONFIG_NAME)):
+        if action.path.endswith((".csv.dvc", ".gitignore", CONFIG_NAME, ".yml")):
             paths.append(action.path)
     if any(a.what.startswith("DVC remote") and a.status != "unchanged" for a in result.actions):
         paths.append(".dvc/config")

@@ -80,9 +80,10 @@ def verify(path: Path, md5: str) -> None:
         )
 
 
-def cache_file(root: Path, md5: str) -> Path:
-    """Where DVC 3 keeps a file with this md5 in the repo's default cache."""
-    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+def cache_file(root: Path, md5: str, cache: Path | None = None) -> Path:
+    """Where DVC 3 keeps a file with this md5: in the repo's default cache, or in
+    ``cache`` (a configured ``cache.dir``, see :func:`cache_dir`)."""
+    return (cache or root / ".dvc" / "cache") / "files" / "md5" / md5[:2] / md5[2:]
 
 
 def require_data(path: Path) -> None:
@@ -292,6 +293,11 @@ def declare(
             if next(iter(plot)) not in keys:
                 listed.append(plot)
     return before != path.read_text(encoding="utf-8")
+
+
+def default_remote(root: Path) -> str | None:
+    """The name of the DVC default remote (``core.remote``), or None."""
+    return remotes(root)[1]
 
 
 # --- sharing a cache between work trees ---------------------------------------------------

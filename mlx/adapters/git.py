@@ -131,6 +131,16 @@ class Git:
         except git.GitCommandError:
             return None
 
+    def hooks_dir(self) -> Path:
+        """Where git looks for hooks: ``core.hooksPath`` if set, else ``.git/hooks``
+        (the common one for linked worktrees)."""
+        return (self.root / self.run("rev-parse", "--git-path", "hooks")).resolve()
+
+    def staged_paths(self) -> list[str]:
+        """Paths (relative to the root) that the next commit adds, changes or deletes."""
+        out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames", strip=False)
+        return [p for p in out.split("\0") if p]
+
     def show(self, rev: str, path: str | Path) -> bytes | None:
         """File contents at ``rev`` (None when the file is absent there)."""
         import git

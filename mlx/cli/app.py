@@ -8,6 +8,7 @@ import typer
 
 from mlx import __version__
 from mlx.cli import eval as eval_cmd
+from mlx.cli import hook as hook_cmd
 from mlx.cli import init as init_cmd
 from mlx.cli import monitor as monitor_cmd
 from mlx.cli import promote as promote_cmd
@@ -59,5 +60,6 @@ for module in (
     registry_cmd,
     serve_cmd,
     monitor_cmd,
+    hook_cmd,
 ):
     module.register(app)

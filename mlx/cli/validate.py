@@ -60,9 +60,14 @@ def _render(out: Output, result) -> None:
         out.print(f"[green]wrote[/] schema {escape(result.schema_written)}")
     for note in result.notes:
         out.print(f"[yellow]note[/] {escape(note)}")
-    report = result.data
-    if report is None:
-        return
+    if result.data is not None:
+        render_data(out, result.data)
+
+
+def render_data(out: Output, report) -> None:
+    """The data part of a validation: one line when it passed, else a table of failures."""
+    from rich.markup import escape
+
     if report.ok:
         out.print(
             f"[green]ok[/]  data {escape(report.path)}: {report.rows} rows, {report.columns} columns"

@@ -226,6 +226,13 @@ class ProjectConfig:
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.root / p
 
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the project root, as written in mlops.yaml, dvc.yaml and
+        metadata.json (posix separators; the root itself is ".")."""
+        import os
+
+        return Path(os.path.relpath(Path(path).resolve(), self.root.resolve())).as_posix()
+
     @property
     def model_dir(self) -> Path:
         return self.resolve(self.config.model.folder)

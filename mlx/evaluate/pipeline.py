@@ -244,16 +244,15 @@ def record_results(
     commit: bool = False,
 ) -> EvalResult:
     """Declare the written results in dvc.yaml, list what changed, commit on request."""
-    rel_eval = git.relative(eval_dir)
+    rel_eval = project.relative(eval_dir)  # dvc.yaml paths are relative to dvc.yaml
     dvc.declare(
         project.root,
         metrics=f"{rel_eval}/{SCORES}",
         plots=[{f"{rel_eval}/plots/{v['data']}": v["dvc"]} for v in plot_specs.values()],
     )
-    result = EvalResult(doc, str(rel_eval))
-    result.changed = [
-        c for c in (str(rel_eval), "dvc.yaml") if git.run("status", "--porcelain", "--", c)
-    ]
+    result = EvalResult(doc, rel_eval)
+    in_repo = [str(git.relative(p)) for p in (eval_dir, project.root / "dvc.yaml")]
+    result.changed = [c for c in in_repo if git.run("status", "--porcelain", "--", c)]
     if commit and result.changed:
         from mlx.train.pipeline import HEADLINE
 

@@ -147,6 +147,10 @@ def _complete(folder: Path, md5s: dict[str, str], metadata) -> bool:
 def _cached(project, dvc_root: Path, git: Git, commit: str, rel: str, name: str, md5: str) -> Path:
     cached = dvc.cache_file(dvc_root, md5)
     if not cached.is_file():
+        # the cache may live elsewhere (cache.dir; e.g. the work tree `mlx monitor
+        # --on-drift retrain` makes shares the project's cache): fetch lands there
+        cached = dvc.cache_file(dvc_root, md5, dvc.cache_dir(dvc_root))
+    if not cached.is_file():
         pointer = git.root / rel / f"{name}{dvc.POINTER_SUFFIX}"
         dvc.fetch(dvc_root, [pointer], remote=project.config.storage.remote, rev=commit)
     if not cached.is_file():

@@ -90,7 +90,7 @@ def train(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
-    rel_dir = git.relative(model_dir)
+    rel_dir = project.relative(model_dir)
     result = TrainResult(
         name=cfg.model.name,
         task=cfg.model.task,
@@ -130,13 +130,13 @@ def _data_context(
     project, git, data_path: Path, test_path: Path | None, notes: list[str], strict: bool
 ) -> dict:
     dvc.require_data(data_path)
-    out: dict[str, Any] = {"path": str(git.relative(data_path))}
+    out: dict[str, Any] = {"path": project.relative(data_path)}
     for key, path in (("", data_path), ("test_", test_path)):
         if path is None:
             continue
         pointer = dvc.read_pointer(path)
         md5 = dvc.file_md5(path)
-        out[f"{key}path"] = str(git.relative(path))
+        out[f"{key}path"] = project.relative(path)
         out[f"{key}md5"] = md5
         out[f"{key}tracked"] = pointer is not None
         problem = None
@@ -184,7 +184,7 @@ def _install(
             project.root,
             artifact={
                 "name": cfg.model.name,
-                "path": str(git.relative(model_dir / ONNX)),
+                "path": project.relative(model_dir / ONNX),  # DVC: relative to dvc.yaml
                 "type": "model",
                 "desc": f"LightGBM {cfg.model.task} model for {cfg.data.target} (ONNX, preprocessing inside)",
                 "labels": ["lightgbm", "onnx", cfg.model.task],

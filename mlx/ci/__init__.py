@@ -1,0 +1,1 @@
+"""Where ML engineers already work: GitHub Actions workflows and git hooks."""
