@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.conftest import git
+from tests.test_json_schemas import assert_matches
 
 pytestmark = [pytest.mark.dask]
 
@@ -24,6 +25,7 @@ def test_dask_train_passes_parity_and_the_example_gates(cli, example_project, da
     add_runner(example_project, "cluster", dask_cluster.runner())
     res = cli("train", "--runner", "cluster", "--json", cwd=example_project)
     assert res.exit_code == 0, res.output
+    assert_matches(res, "train")
     meta = json.loads((example_project / "models/churn/metadata.json").read_text())
     runner = meta["runner"]
     assert runner["kind"] == "dask" and runner["scheduler"] == dask_cluster.scheduler

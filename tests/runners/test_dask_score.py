@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import run_mlx
 from tests.runners.test_dask import add_runner
+from tests.test_json_schemas import assert_matches
 
 pytestmark = [pytest.mark.dask]
 
@@ -46,7 +47,7 @@ def test_cluster_scoring_matches_local(cli, trained, tmp_path, out_format):
         cwd=trained,
     )
     assert res.exit_code == 0, res.output
-    doc = res.json()
+    doc = assert_matches(res, "serve", "batch")
     assert doc["runner"]["kind"] == "dask" and doc["runner"]["partitions"] >= 3
     assert doc["rows_in"] == doc["rows_out"] == 6000
     read = pq.read_table if out_format == "parquet" else pacsv.read_csv

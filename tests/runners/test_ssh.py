@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import git
+from tests.test_json_schemas import assert_matches
 
 pytestmark = [pytest.mark.ssh]
 
@@ -37,6 +38,7 @@ def test_ssh_train_is_byte_identical_to_local(cli, example_project, sshd, tmp_pa
 
     res = cli("train", "--runner", "box", "--json", cwd=example_project)
     assert res.exit_code == 0, res.output
+    assert_matches(res, "train")
     assert cli("train", cwd=local).exit_code == 0
     model, here = example_project / "models/churn", local / "models/churn"
     assert (model / "model.onnx").read_bytes() == (here / "model.onnx").read_bytes()
@@ -152,6 +154,7 @@ def test_failed_validation_on_the_host_is_exit_1_and_installs_nothing(cli, sshd,
     # validate --runner runs the same check on the host: exit 1 and the host's table
     res = cli("validate", "--runner", "box", "--json", cwd=project)
     assert res.exit_code == 1, res.output
+    assert_matches(res, "validate")
     doc = res.json()
     assert doc["data"]["failures"][0]["column"] == "x2"
     assert doc["data"]["path"].endswith(":data/train.csv") and doc["runner"]["kind"] == "ssh"
@@ -190,6 +193,7 @@ def test_eval_runs_on_the_host_and_results_land_here(cli, sshd, tmp_path):
     git(project, "clean", "-fdq", "models")
     res = cli("eval", "--runner", "box", "--json", "--commit", cwd=project)
     assert res.exit_code == 0, res.output
+    assert_matches(res, "eval")
     remote = res.json()
     assert remote["runner"]["kind"] == "ssh" and remote["metrics"] == local["metrics"]
     assert remote["commit"] and remote["model"]["md5"] == local["model"]["md5"]
