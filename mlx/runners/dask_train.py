@@ -11,7 +11,9 @@ the same categories, so the same codes, so the ONNX graph and parity hold).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +99,9 @@ class DaskBoosterFactory:
         params = {k: v for k, v in params.items() if k not in ("num_threads", "num_class")}
         model_cls = DaskLGBMRegressor if self.task == "regression" else DaskLGBMClassifier
         model = model_cls(client=client, n_estimators=rounds, **params)
-        with warnings.catch_warnings():  # lightgbm.dask sets threads per worker itself
+        # lightgbm.dask sets threads per worker itself, and prints its progress ("Finding
+        # random open ports…") to stdout, which belongs to --json: send it to stderr
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
             model.fit(x, y)
         self.used = {"partitions": frame.npartitions, "rows": total}
