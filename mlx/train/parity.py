@@ -54,37 +54,51 @@ def probe_frames(
     booster: lgb.Booster,
     train_values: dict[int, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Named sets of rows to compare on."""
-    train_values = train_values or {}
-    import pandas as pd
+    """Named sets of rows to compare on.
 
-    base = test[[f.name for f in features]].head(BASE_ROWS).reset_index(drop=True)
-    probes = {"held-out": test[[f.name for f in features]].reset_index(drop=True)}
-    rows = []
+    Each probe is a held-out row with one feature replaced; the rows are taken in one
+    vectorised step per probe set (thousands of one-row frames concatenated cost
+    seconds at 1M rows)."""
+    import numpy as np
+
+    train_values = train_values or {}
+    names = [f.name for f in features]
+    base = test[names].head(BASE_ROWS).reset_index(drop=True)
+    probes = {"held-out": test[names].reset_index(drop=True)}
+    rows, columns, values = [], [], []
     for idx, thresholds in split_thresholds(booster).items():
-        name = features[idx].name
         for i, t in enumerate(sorted(thresholds)):
             for value in probe_values(t, train_values.get(idx)):
-                row = base.iloc[[i % len(base)]].copy()
-                row[name] = value
-                rows.append(row)
+                rows.append(i % len(base))
+                columns.append(features[idx].name)
+                values.append(value)
     if rows:
-        probes["on split thresholds"] = pd.concat(rows, ignore_index=True)
-    missing = []
-    for f in features:
-        frame = base.copy()
-        frame[f.name] = None
-        missing.append(frame)
-    probes["missing values"] = pd.concat(missing, ignore_index=True)
-    unseen = []
-    for f in features:
-        if f.kind == CATEGORICAL:
-            frame = base.copy()
-            frame[f.name] = UNSEEN
-            unseen.append(frame)
-    if unseen:
-        probes["unseen categories"] = pd.concat(unseen, ignore_index=True)
+        frame = base.iloc[rows].reset_index(drop=True)
+        columns_arr, values_arr = np.array(columns, dtype=object), np.array(values)
+        for name in dict.fromkeys(columns):
+            mask = columns_arr == name
+            col = frame[name].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+            col[mask] = values_arr[mask]
+            frame[name] = col
+        probes["on split thresholds"] = frame
+    probes["missing values"] = _one_feature_set(base, features, lambda f: None)
+    categorical = [f for f in features if f.kind == CATEGORICAL]
+    if categorical:
+        probes["unseen categories"] = _one_feature_set(base, categorical, lambda f: UNSEEN)
     return probes
+
+
+def _one_feature_set(base: pd.DataFrame, features: list[Feature], value) -> pd.DataFrame:
+    """``base`` repeated once per feature, with that feature set to ``value(feature)``."""
+    import numpy as np
+
+    n = len(base)
+    frame = base.iloc[np.tile(np.arange(n), len(features))].reset_index(drop=True)
+    for j, f in enumerate(features):
+        col = frame[f.name].astype(object).to_numpy(copy=True)
+        col[j * n : (j + 1) * n] = value(f)
+        frame[f.name] = col
+    return frame
 
 
 def predictions(

@@ -90,10 +90,15 @@ def _split(frame: pd.DataFrame, target: str, size: float, seed: int, stratify: b
                 "a stratified split needs at least 2 per class",
                 hint="add rows for that class, merge it into another, or set split.stratify: false",
             )
-    try:
+    import numpy as np
+
+    try:  # split positions, then take each part once, in file order
         train, test = train_test_split(
-            frame, test_size=size, random_state=seed, stratify=labels, shuffle=True
+            np.arange(len(frame)), test_size=size, random_state=seed, stratify=labels, shuffle=True
         )
     except ValueError as exc:
         raise StageFailed(f"cannot split the data: {exc}") from None
-    return train.sort_index(), test.sort_index()
+    train, test = frame.iloc[np.sort(train)], frame.iloc[np.sort(test)]
+    if not frame.index.is_monotonic_increasing:
+        train, test = train.sort_index(), test.sort_index()
+    return train, test

@@ -107,7 +107,7 @@ def run_train_stage(
         best_iteration = raw.best_iteration or None
 
     clock.lap("fit")
-    train_values = training_values(parts.train, features)
+    train_values = training_values(parts.train, features, booster)
     onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name, train_values)
     session = export.session(onnx_bytes)
     clock.lap("export")

@@ -116,11 +116,27 @@ def probe_values(threshold: float, values: np.ndarray | None) -> list[float]:
     return out
 
 
-def training_values(frame, features) -> dict[int, np.ndarray]:
-    """Sorted distinct finite values of each numeric feature, by feature index."""
+def training_values(frame, features, booster: lgb.Booster) -> dict[int, np.ndarray]:
+    """Per numeric feature index, the training values next to its split thresholds
+    (the largest ≤ and the smallest > each one), sorted.
+
+    That is all :func:`neighbours` needs, and finding them is a search over the few
+    thresholds rather than a sort of the whole column (1.2 s at 1M × 24 numerics)."""
     out = {}
-    for i, f in enumerate(features):
-        if f.kind == "numeric":
-            col = np.asarray(frame[f.name], dtype=np.float64)
-            out[i] = np.unique(col[np.isfinite(col)])
+    for idx, thresholds in split_thresholds(booster).items():
+        f = features[idx]
+        if f.kind != "numeric":
+            continue
+        col = np.asarray(frame[f.name], dtype=np.float64)
+        col = col[np.isfinite(col)]
+        t = np.array(sorted(thresholds))
+        bucket = np.searchsorted(t, col, side="left")  # t[b-1] < v <= t[b]
+        high = np.full(len(t) + 1, -np.inf)
+        low = np.full(len(t) + 1, np.inf)
+        np.maximum.at(high, bucket, col)
+        np.minimum.at(low, bucket, col)
+        below = np.maximum.accumulate(high)[:-1]  # largest v <= t[j]
+        above = np.minimum.accumulate(low[::-1])[::-1][1:]  # smallest v > t[j]
+        found = np.concatenate([below, above])
+        out[idx] = np.unique(found[np.isfinite(found)])
     return out
