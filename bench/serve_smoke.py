@@ -6,7 +6,7 @@
 Online: wrk (one thread; a Lua script posts V2 JSON single-row bodies, rotating 1,000
 distinct rows so the branch predictor cannot memorise them) against a bare one-worker
 Starlette + uvicorn + orjson app calling onnxruntime per request
-(bench/serve_bare_app.py) and `mlx serve` with 1 and 2 workers at its defaults (access
+(bench/serve/refapp.py) and `mlx serve` with 1 and 2 workers at its defaults (access
 and prediction logs on), at concurrency 1, 16 and 64, interleaved; then mlx at about
 half its peak rate (wrk's ``delay()`` paces each connection). Rounds are interleaved and
 the best counts for every server alike (other tenants share these cores). CPU is the
@@ -121,9 +121,9 @@ def descendants(pid: int) -> list[int]:
 def role(pid: int) -> str:
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     for arg in args:
-        for name in (b"supervisor", b"worker", b"logwriter", b"serve_bare_app"):
+        for name in (b"supervisor", b"worker", b"logwriter", b"refapp"):
             if name in arg:
-                return {b"serve_bare_app": "app", b"logwriter": "log writer"}.get(
+                return {b"refapp": "app", b"logwriter": "log writer"}.get(
                     name, name.decode()
                 )
     return "process"
@@ -171,7 +171,7 @@ def online(project: Path, seconds: int, rounds: int) -> tuple[str, dict]:
     script = lua_script(tmp / "v2.lua", "/v2/models/bench/infer")
     servers = {}
     port = free_port()
-    bare = start([sys.executable, str(ROOT / "bench" / "serve_bare_app.py"), str(model_dir), str(port)], project, f"http://127.0.0.1:{port}")  # fmt: skip
+    bare = start([sys.executable, str(ROOT / "bench" / "serve" / "refapp.py"), str(model_dir), "--port", str(port)], project, f"http://127.0.0.1:{port}")  # fmt: skip
     servers["bare Starlette app, 1 worker"] = (bare, f"http://127.0.0.1:{port}")
     for workers in (1, 2):
         port = free_port()
