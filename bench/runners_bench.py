@@ -127,23 +127,12 @@ class Cluster:
                 proc.kill()
 
 
-def table_for(rows: int, seed: int = 0):
-    """bench._common's table with numbers rounded to 4 decimals, as measured data is.
-
-    (Raw float32 noise at 2M rows made the parity check fail before the export chose
-    float32 thresholds from the training values; the published run used this table.)"""
-    frame = synthetic_table(rows, seed=seed)
-    numeric = [c for c in frame.columns if c.startswith("num_")]
-    frame[numeric] = frame[numeric].astype("float64").round(4)
-    return frame
-
-
 def make_project(folder: Path, rows: int, scheduler: str) -> Path:
     root = folder / "project"
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run([str(BIN / "mlx"), "init", str(root)], check=True, capture_output=True)
     (root / "data").mkdir()
-    table_for(rows).to_parquet(root / "data" / "train.parquet", index=False)
+    synthetic_table(rows).to_parquet(root / "data" / "train.parquet", index=False)
     subprocess.run([str(BIN / "dvc"), "add", "-q", "data/train.parquet"], cwd=root, check=True)
     config = {
         "data": {"train": "data/train.parquet", "target": "y", "id": "row_id"},
@@ -194,7 +183,7 @@ def bench_score(root: Path, cluster: Cluster, rows: int, repeats: int) -> dict |
     except ImportError:
         return None
     data = root / "score.parquet"
-    table_for(rows, seed=1).drop(columns=["y"]).to_parquet(data, index=False)
+    synthetic_table(rows, seed=1).drop(columns=["y"]).to_parquet(data, index=False)
     ref = str(root / "models" / "bench")
     out: dict = {"local": [], "dask": []}
     base = [str(BIN / "mlx"), "serve", ref, "--batch", str(data), "--json"]
@@ -312,7 +301,7 @@ def main() -> None:
             "Runners",
             f"`python -m bench.runners_bench --train-rows {args.train_rows} --score-rows "
             f"{args.score_rows} --repeats {args.repeats}` on {date.today()} ({machine()}). "
-            f"LightGBM {PARAMS}, binary, 24 numeric (rounded to 4 decimals) + 6 categorical "
+            f"LightGBM {PARAMS}, binary, 24 numeric + 6 categorical "
             "features, Parquet input. "
             "Local = one process using both cores; dask = `--runner cluster`, a scheduler and "
             "two worker processes with one thread each on loopback (the same two cores). Every "

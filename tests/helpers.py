@@ -67,3 +67,16 @@ def synthetic(task: str, n: int = 800, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(
         {"row_id": np.arange(n), "x1": x1, "x2": x2, "color": color, "size": size, "y": y}
     )
+
+
+def interruptible(args: list[str], **kwargs: Any):
+    """``subprocess.Popen`` for a test that sends SIGINT: the child starts with SIGINT at
+    its default even when the test runner inherited it ignored (a background job of a
+    non-interactive shell does), so Python in the child turns it into KeyboardInterrupt."""
+    import signal
+    import subprocess
+
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(args, preexec_fn=default_sigint, **kwargs)  # noqa: PLW1509

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import git
-from tests.helpers import config, make_project, synthetic
+from tests.helpers import config, interruptible, make_project, synthetic
 
 
 def test_train_example_writes_tracked_model_with_lineage(cli, example_project):
@@ -179,15 +179,16 @@ def test_interrupted_train_leaves_previous_model(cli, tmp_path):
     cfg = (root / "mlops.yaml").read_text().replace("num_iterations: 30", "num_iterations: 100000")
     (root / "mlops.yaml").write_text(cfg)
     exe = os.path.join(os.path.dirname(sys.executable), "mlx")
-    proc = subprocess.Popen(
-        [exe, "train"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(root.glob("models/.m.staging-*")):
-        time.sleep(0.05)
-    time.sleep(2.0)  # well inside the boosting loop (100,000 rounds)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    proc = interruptible([exe, "train"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(root.glob("models/.m.staging-*")):
+            time.sleep(0.05)
+        time.sleep(2.0)  # well inside the boosting loop (100,000 rounds)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a 100,000-round train running after a failure
     assert proc.returncode == 130, err
     after = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     assert after == before

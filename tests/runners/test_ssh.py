@@ -221,6 +221,7 @@ def test_eval_runs_on_the_host_and_results_land_here(cli, sshd, tmp_path):
 
 
 def test_ctrl_c_kills_the_remote_stage_and_leaves_nothing_behind(sshd, tmp_path):
+    import contextlib
     import os
     import signal
     import subprocess
@@ -228,7 +229,7 @@ def test_ctrl_c_kills_the_remote_stage_and_leaves_nothing_behind(sshd, tmp_path)
     import time
     from pathlib import Path
 
-    from tests.helpers import synthetic
+    from tests.helpers import interruptible, synthetic
 
     long = {"model": {"params": {"num_iterations": 1_000_000, "num_leaves": 7}}}
     project = small_project(tmp_path / "p", sshd, tmp_path / "work", synthetic("regression", 300))
@@ -236,7 +237,7 @@ def test_ctrl_c_kills_the_remote_stage_and_leaves_nothing_behind(sshd, tmp_path)
     cfg["model"].update(long["model"], task="regression")
     (project / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     git(project, "commit", "-qam", "a long train")
-    proc = subprocess.Popen(
+    proc = interruptible(
         [str(Path(sys.executable).with_name("mlx")), "train", "--runner", "box"],
         cwd=project,
         stdout=subprocess.PIPE,
@@ -244,22 +245,29 @@ def test_ctrl_c_kills_the_remote_stage_and_leaves_nothing_behind(sshd, tmp_path)
         text=True,
     )
     runs = tmp_path / "work" / "runs"
-    pgid_file = None
-    deadline = time.monotonic() + 120
-    while pgid_file is None and time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob("*/stage.pgid")) if runs.exists() else []
-        pgid_file = found[0] if found and found[0].read_text().strip() else None
-        time.sleep(0.2)
-    assert pgid_file is not None, proc.communicate()
-    pgid = int(pgid_file.read_text())
-    time.sleep(2)  # let the stage get into its boosting loop
-    os.kill(proc.pid, 0)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
-    with pytest.raises(ProcessLookupError):  # the whole remote process group is gone
-        os.killpg(pgid, 0)
+    pgid = None
+    try:
+        pgid_file = None
+        deadline = time.monotonic() + 120
+        while pgid_file is None and time.monotonic() < deadline and proc.poll() is None:
+            found = list(runs.glob("*/stage.pgid")) if runs.exists() else []
+            pgid_file = found[0] if found and found[0].read_text().strip() else None
+            time.sleep(0.2)
+        assert pgid_file is not None, proc.communicate()
+        pgid = int(pgid_file.read_text())
+        time.sleep(2)  # let the stage get into its boosting loop
+        os.kill(proc.pid, 0)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr
+        with pytest.raises(ProcessLookupError):  # the whole remote process group is gone
+            os.killpg(pgid, 0)
+    finally:  # after a failure, leave no million-round train running on the "host"
+        proc.kill()
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
     assert list(runs.iterdir()) == []
     models = project / "models"
     assert not models.exists() or [p.name for p in models.iterdir()] in ([], ["m"])
