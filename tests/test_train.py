@@ -237,3 +237,44 @@ def test_float32_thresholds_keep_every_training_value_on_its_side():
     high = float(np.nextafter(np.float32(low), np.float32(2.0)))
     chosen = choose_float32((low + high) / 2, np.array([low, high]))
     assert chosen == low
+
+
+def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_path):
+    """Training values three float32 ulps apart: LightGBM's threshold sits 1.5 ulps above
+    the lower one, and its nearest float32 (ties to even) is the value 2 ulps up. A
+    held-out row holding that value goes right in LightGBM; the ONNX threshold must be
+    the float32 *below* the threshold for it to go right there too. Parity probes now
+    place rows on both float32 values around every threshold, so train checks this."""
+    from mlx.config import parse_config
+    from mlx.train.export import session
+    from mlx.train.stage import run_train_stage
+    from mlx.train.thresholds import probe_values
+
+    f32 = np.float32
+    ulps = [f32(1.0)]
+    for _ in range(3):
+        ulps.append(np.nextafter(ulps[-1], f32(2.0)))
+    low, between, high = ulps[0], ulps[2], ulps[3]
+    assert float(f32((float(low) + float(high)) / 2)) == float(between)  # rounds up onto it
+    assert float(between) in probe_values((float(low) + float(high)) / 2, None)
+    rng = np.random.default_rng(5)
+    x = np.where(rng.uniform(size=400) < 0.5, low, high).astype(np.float32)
+    frame = pd.DataFrame(
+        {"x": x, "noise": rng.normal(size=400).astype(np.float32), "y": (x == high).astype(int)}
+    )
+    frame.to_parquet(tmp_path / "t.parquet")
+    cfg = parse_config(
+        "data: {train: t.parquet, target: y}\n"
+        "model: {name: m, task: binary, params: {num_iterations: 5, min_data_in_leaf: 5}}\n"
+    )
+    meta = run_train_stage(cfg, tmp_path / "t.parquet", tmp_path / "out")
+    assert meta["parity"]["max_abs_diff"] <= 1e-5
+    sess = session((tmp_path / "out" / "model.onnx").read_bytes())
+    rows = np.array([[low], [between], [high]], np.float32)
+    probs = sess.run(None, {"x": rows, "noise": np.zeros((3, 1), np.float32)})[1]
+    import lightgbm as lgb
+
+    booster = lgb.Booster(model_file=str(tmp_path / "out" / "model.lgb.txt"))
+    native = booster.predict(np.column_stack([rows[:, 0].astype(np.float64), np.zeros(3)]))
+    assert probs[0, 1] < 0.5 < probs[1, 1]  # "between" goes right, with "high"
+    np.testing.assert_allclose(probs[:, 1], native, atol=1e-5)

@@ -12,10 +12,13 @@ threshold to the nearest float32, which breaks in two common cases:
 
 So each threshold is re-chosen from the training values around it: with ``a`` the
 largest training value ≤ the threshold and ``b`` the smallest above, any float32 ``t``
-with ``f32(a) ≤ t < f32(b)`` routes every training value exactly as LightGBM does; the
-float32 nearest the original threshold is preferred, then its float32 neighbours.
-When ``f32(a) == f32(b)`` no float32 threshold can separate them; the nearest is kept
-and the parity check reports the rows.
+with ``f32(a) ≤ t < f32(b)`` routes every training value exactly as LightGBM does. Of
+those, the largest float32 ≤ the threshold is preferred: for any float32 input ``x``,
+``x ≤ τ`` exactly when ``x ≤ floor32(τ)``, so rows *between* ``a`` and ``b`` (unseen in
+training) route as in LightGBM too; "nearest" misroutes a float32 just above ``τ`` when
+it rounds up (found at 2M rows). Then the nearest, then the next float32 up, for float64
+data whose values share a float32 with ``τ``. When ``f32(a) == f32(b)`` no float32
+threshold can separate them; the nearest is kept and the parity check reports the rows.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def choose_float32(threshold: float, values: np.ndarray | None) -> float:
     below, above = neighbours(threshold, values)
     lo = float(f32(below)) if below is not None else -np.inf
     hi = float(f32(above)) if above is not None else np.inf
-    for candidate in (nearest, down, up):
+    for candidate in (down, nearest, up):
         if lo <= float(candidate) < hi:
             return float(candidate)
     return float(nearest)
@@ -106,11 +109,16 @@ def fix_tree_thresholds(graph, booster: lgb.Booster, values: dict[int, np.ndarra
 
 def probe_values(threshold: float, values: np.ndarray | None) -> list[float]:
     """Values to place a feature at for the parity check around one threshold: the
-    training values on each side of it, and the threshold itself when a float32 holds
-    it exactly (LightGBM's ±1e-35 zero band is probed at 0.0)."""
+    two float32 values either side of it (or the threshold itself and the next float32
+    up when a float32 holds it exactly) and the training values on each side of it
+    (LightGBM's ±1e-35 zero band is probed at 0.0)."""
     if abs(threshold) <= ZERO_BAND:
         return [0.0]
-    out = [threshold] if float(np.float32(threshold)) == threshold else []
+    f32 = np.float32
+    down = f32(threshold)
+    if float(down) > threshold:
+        down = np.nextafter(down, f32(-np.inf))
+    out = [float(down), float(np.nextafter(down, f32(np.inf)))]
     if values is not None and len(values):
         out += [v for v in neighbours(threshold, values) if v is not None]
     return out
