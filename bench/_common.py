@@ -49,6 +49,29 @@ def synthetic_table(rows: int, numeric: int = 24, categorical: int = 6, seed: in
     return pd.DataFrame(cols)
 
 
+def make_train_project(root: Path, rows: int, params: dict, extra: dict | None = None) -> Path:
+    """A committed mlx project at ``root`` whose DVC-tracked data is ``synthetic_table(rows)``."""
+    import shutil
+
+    import yaml
+
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([str(BIN / "mlx"), "init", str(root)], check=True, capture_output=True)
+    (root / "data").mkdir()
+    synthetic_table(rows).to_parquet(root / "data" / "train.parquet", index=False)
+    subprocess.run([str(BIN / "dvc"), "add", "-q", "data/train.parquet"], cwd=root, check=True)
+    config = {
+        "data": {"train": "data/train.parquet", "target": "y", "id": "row_id"},
+        "model": {"name": "bench", "task": "binary", "params": params, "seed": 42},
+        "eval": {"perturbation": {"enabled": False}},
+        **(extra or {}),
+    }
+    (root / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "bench data"], cwd=root, check=True)
+    return root
+
+
 def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> float:
     """Run a command, return wall seconds (raise with its output if it fails)."""
     start = time.perf_counter()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,16 @@ import time
 from datetime import date
 from pathlib import Path
 
-import yaml
-
-from bench._common import BIN, WORK, machine, median, synthetic_table, table, update_doc_section
+from bench._common import (
+    BIN,
+    WORK,
+    machine,
+    make_train_project,
+    median,
+    synthetic_table,
+    table,
+    update_doc_section,
+)
 
 PARAMS = {"num_iterations": 100, "num_leaves": 31, "learning_rate": 0.1}
 MEASURE = """
@@ -128,22 +134,8 @@ class Cluster:
 
 
 def make_project(folder: Path, rows: int, scheduler: str) -> Path:
-    root = folder / "project"
-    shutil.rmtree(root, ignore_errors=True)
-    subprocess.run([str(BIN / "mlx"), "init", str(root)], check=True, capture_output=True)
-    (root / "data").mkdir()
-    synthetic_table(rows).to_parquet(root / "data" / "train.parquet", index=False)
-    subprocess.run([str(BIN / "dvc"), "add", "-q", "data/train.parquet"], cwd=root, check=True)
-    config = {
-        "data": {"train": "data/train.parquet", "target": "y", "id": "row_id"},
-        "model": {"name": "bench", "task": "binary", "params": PARAMS, "seed": 42},
-        "eval": {"perturbation": {"enabled": False}},
-        "runners": {"cluster": {"kind": "dask", "scheduler": scheduler}},
-    }
-    (root / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "bench data"], cwd=root, check=True)
-    return root
+    runners = {"runners": {"cluster": {"kind": "dask", "scheduler": scheduler}}}
+    return make_train_project(folder / "project", rows, PARAMS, runners)
 
 
 def bench_train(root: Path, cluster: Cluster, repeats: int) -> dict:

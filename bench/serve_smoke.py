@@ -123,9 +123,7 @@ def role(pid: int) -> str:
     for arg in args:
         for name in (b"supervisor", b"worker", b"logwriter", b"refapp"):
             if name in arg:
-                return {b"refapp": "app", b"logwriter": "log writer"}.get(
-                    name, name.decode()
-                )
+                return {b"refapp": "app", b"logwriter": "log writer"}.get(name, name.decode())
     return "process"
 
 

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import tempfile
 from datetime import date
 from pathlib import Path
-
-import yaml
 
 from bench._common import (
     BIN,
     WORK,
     machine,
+    make_train_project,
     median,
     run,
-    synthetic_table,
     table,
     update_doc_section,
 )
@@ -76,22 +72,7 @@ dominates at 100k rows.
 
 
 def make_project(folder: Path, rows: int) -> Path:
-    root = folder / f"train-{rows}"
-    if root.exists():
-        shutil.rmtree(root)
-    subprocess.run([str(BIN / "mlx"), "init", str(root)], check=True, capture_output=True)
-    (root / "data").mkdir()
-    synthetic_table(rows).to_parquet(root / "data" / "train.parquet", index=False)
-    subprocess.run([str(BIN / "dvc"), "add", "-q", "data/train.parquet"], cwd=root, check=True)
-    config = {
-        "data": {"train": "data/train.parquet", "target": "y", "id": "row_id"},
-        "model": {"name": "bench", "task": "binary", "params": PARAMS, "seed": 42},
-        "eval": {"perturbation": {"enabled": False}},
-    }
-    (root / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "bench data"], cwd=root, check=True)
-    return root
+    return make_train_project(folder / f"train-{rows}", rows, PARAMS)
 
 
 def measure(rows: int, repeats: int, folder: Path) -> dict:

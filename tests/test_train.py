@@ -195,17 +195,12 @@ def test_interrupted_train_leaves_previous_model(cli, tmp_path):
     assert not list(root.glob("models/.m.staging-*"))
 
 
-def test_float32_values_one_ulp_apart_route_as_in_lightgbm(tmp_path):
-    """Two training values one float32 ulp apart put LightGBM's float64 threshold between
-    them; the converter's nearest-float32 threshold would send the upper one the wrong
-    way. The export floors thresholds, so parity holds on exactly those values."""
+def _train_on_two_values(tmp_path, low, high, seed: int) -> dict:
+    """Train on a feature holding only ``low`` or ``high`` (the label says which)."""
     from mlx.config import parse_config
-    from mlx.train.export import session
     from mlx.train.stage import run_train_stage
 
-    low = np.nextafter(np.float32(1.0), np.float32(2.0))  # odd mantissa: the midpoint rounds up
-    high = np.nextafter(low, np.float32(2.0))
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     x = np.where(rng.uniform(size=400) < 0.5, low, high).astype(np.float32)
     frame = pd.DataFrame(
         {"x": x, "noise": rng.normal(size=400).astype(np.float32), "y": (x == high).astype(int)}
@@ -215,7 +210,18 @@ def test_float32_values_one_ulp_apart_route_as_in_lightgbm(tmp_path):
         "data: {train: t.parquet, target: y}\n"
         "model: {name: m, task: binary, params: {num_iterations: 5, min_data_in_leaf: 5}}\n"
     )
-    meta = run_train_stage(cfg, tmp_path / "t.parquet", tmp_path / "out")
+    return run_train_stage(cfg, tmp_path / "t.parquet", tmp_path / "out")
+
+
+def test_float32_values_one_ulp_apart_route_as_in_lightgbm(tmp_path):
+    """Two training values one float32 ulp apart put LightGBM's float64 threshold between
+    them; the converter's nearest-float32 threshold would send the upper one the wrong
+    way. The export floors thresholds, so parity holds on exactly those values."""
+    from mlx.train.export import session
+
+    low = np.nextafter(np.float32(1.0), np.float32(2.0))  # odd mantissa: the midpoint rounds up
+    high = np.nextafter(low, np.float32(2.0))
+    meta = _train_on_two_values(tmp_path, low, high, seed=3)
     assert meta["parity"]["max_abs_diff"] <= 1e-5
     sess = session((tmp_path / "out" / "model.onnx").read_bytes())
     probs = sess.run(
@@ -245,9 +251,7 @@ def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_
     held-out row holding that value goes right in LightGBM; the ONNX threshold must be
     the float32 *below* the threshold for it to go right there too. Parity probes now
     place rows on both float32 values around every threshold, so train checks this."""
-    from mlx.config import parse_config
     from mlx.train.export import session
-    from mlx.train.stage import run_train_stage
     from mlx.train.thresholds import probe_values
 
     f32 = np.float32
@@ -257,17 +261,7 @@ def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_
     low, between, high = ulps[0], ulps[2], ulps[3]
     assert float(f32((float(low) + float(high)) / 2)) == float(between)  # rounds up onto it
     assert float(between) in probe_values((float(low) + float(high)) / 2, None)
-    rng = np.random.default_rng(5)
-    x = np.where(rng.uniform(size=400) < 0.5, low, high).astype(np.float32)
-    frame = pd.DataFrame(
-        {"x": x, "noise": rng.normal(size=400).astype(np.float32), "y": (x == high).astype(int)}
-    )
-    frame.to_parquet(tmp_path / "t.parquet")
-    cfg = parse_config(
-        "data: {train: t.parquet, target: y}\n"
-        "model: {name: m, task: binary, params: {num_iterations: 5, min_data_in_leaf: 5}}\n"
-    )
-    meta = run_train_stage(cfg, tmp_path / "t.parquet", tmp_path / "out")
+    meta = _train_on_two_values(tmp_path, low, high, seed=5)
     assert meta["parity"]["max_abs_diff"] <= 1e-5
     sess = session((tmp_path / "out" / "model.onnx").read_bytes())
     rows = np.array([[low], [between], [high]], np.float32)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.runners.dask import check_cluster, connect
+from mlx.serve.batchfile import BatchResult
 
 _MODELS: dict[str, Any] = {}  # per worker process: md5 → ServedModel
 
@@ -55,28 +56,11 @@ def _score_partition(frame, payload: dict[str, Any], allow_non_finite: bool):
 
 
 @dataclass
-class ClusterBatchResult:
-    """What local batch scoring reports (BatchResult's fields), plus the runner."""
+class ClusterBatchResult(BatchResult):
+    """What local batch scoring reports, plus where the partitions were scored."""
 
-    input: str
-    output: str
-    format: str
-    rows_in: int = 0
-    rows_out: int = 0
-    bad_row_count: int = 0
-    bad_rows: list[Any] = field(default_factory=list)
-    on_error: str = "fail"
     careful: bool = True
-    seconds: float = 0.0
-    model: dict[str, Any] = field(default_factory=dict)
     runner: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        doc = dict(self.__dict__)
-        doc["bad_rows"] = [b.to_dict() for b in self.bad_rows]
-        doc["bad_rows_truncated"] = self.bad_row_count > len(self.bad_rows)
-        doc["rows_per_second"] = round(self.rows_in / self.seconds) if self.seconds else None
-        return doc
 
 
 def score_file_on_cluster(
