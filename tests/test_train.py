@@ -260,7 +260,8 @@ def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_
         ulps.append(np.nextafter(ulps[-1], f32(2.0)))
     low, between, high = ulps[0], ulps[2], ulps[3]
     assert float(f32((float(low) + float(high)) / 2)) == float(between)  # rounds up onto it
-    assert float(between) in probe_values((float(low) + float(high)) / 2, None)
+    mid = (float(low) + float(high)) / 2
+    assert float(between) in probe_values(mid, np.array([float(low), float(high)]))
     meta = _train_on_two_values(tmp_path, low, high, seed=5)
     assert meta["parity"]["max_abs_diff"] <= 1e-5
     sess = session((tmp_path / "out" / "model.onnx").read_bytes())
@@ -272,3 +273,16 @@ def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_
     native = booster.predict(np.column_stack([rows[:, 0].astype(np.float64), np.zeros(3)]))
     assert probs[0, 1] < 0.5 < probs[1, 1]  # "between" goes right, with "high"
     np.testing.assert_allclose(probs[:, 1], native, atol=1e-5)
+
+
+def test_float64_data_keeps_the_nearest_float32_threshold():
+    """Decimal (float64) data: LightGBM's threshold just above -0.5426, halfway between
+    the training values -0.5432 and -0.542, must keep a held-out -0.5426 on the left;
+    f32(-0.5426) rounds up, so only the nearest float32 threshold does that."""
+    from mlx.train.thresholds import choose_float32
+
+    m = -0.5426
+    t = float(np.nextafter(m, np.inf))
+    chosen = choose_float32(t, np.array([-0.5432, -0.542]))
+    assert float(np.float32(m)) <= chosen  # ONNX sends f32(m) left, as LightGBM sends m
+    assert chosen == float(np.float32(t))

@@ -12,13 +12,19 @@ threshold to the nearest float32, which breaks in two common cases:
 
 So each threshold is re-chosen from the training values around it: with ``a`` the
 largest training value ≤ the threshold and ``b`` the smallest above, any float32 ``t``
-with ``f32(a) ≤ t < f32(b)`` routes every training value exactly as LightGBM does. Of
-those, the largest float32 ≤ the threshold is preferred: for any float32 input ``x``,
-``x ≤ τ`` exactly when ``x ≤ floor32(τ)``, so rows *between* ``a`` and ``b`` (unseen in
-training) route as in LightGBM too; "nearest" misroutes a float32 just above ``τ`` when
-it rounds up (found at 2M rows). Then the nearest, then the next float32 up, for float64
-data whose values share a float32 with ``τ``. When ``f32(a) == f32(b)`` no float32
-threshold can separate them; the nearest is kept and the parity check reports the rows.
+with ``f32(a) ≤ t < f32(b)`` routes every training value exactly as LightGBM does. Among
+those, which one also routes *unseen* values right depends on the data:
+
+- float32 data (every training value is a float32): the largest float32 ≤ ``τ``, since
+  for any float32 ``x``, ``x ≤ τ`` exactly when ``x ≤ floor32(τ)``; "nearest" misroutes a
+  float32 just above ``τ`` when it rounds up (found at 2M rows);
+- float64 data (decimal values such as 0.5426): the nearest float32 first. LightGBM puts
+  thresholds just above a value ``m`` halfway between two training values, and a held-out
+  row holding ``m`` must go left: ``f32(m)`` is the nearest float32 to ``τ``, which the
+  floor can miss.
+
+When ``f32(a) == f32(b)`` no float32 threshold can separate them; the nearest is kept and
+the parity check reports the rows.
 """
 
 from __future__ import annotations
@@ -69,7 +75,9 @@ def choose_float32(threshold: float, values: np.ndarray | None) -> float:
     below, above = neighbours(threshold, values)
     lo = float(f32(below)) if below is not None else -np.inf
     hi = float(f32(above)) if above is not None else np.inf
-    for candidate in (down, nearest, up):
+    float32_data = bool(np.all(values.astype(np.float32) == values))
+    order = (down, nearest, up) if float32_data else (nearest, down, up)
+    for candidate in order:
         if lo <= float(candidate) < hi:
             return float(candidate)
     return float(nearest)
@@ -109,19 +117,26 @@ def fix_tree_thresholds(graph, booster: lgb.Booster, values: dict[int, np.ndarra
 
 def probe_values(threshold: float, values: np.ndarray | None) -> list[float]:
     """Values to place a feature at for the parity check around one threshold: the
-    two float32 values either side of it (or the threshold itself and the next float32
-    up when a float32 holds it exactly) and the training values on each side of it
-    (LightGBM's ±1e-35 zero band is probed at 0.0)."""
+    training values on each side of it, the threshold itself when a float32 holds it
+    exactly, and the two float32 values either side of it when the export could use the
+    float32 below (LightGBM's ±1e-35 zero band is probed at 0.0).
+
+    With float64 data whose values on both sides of the threshold share its float32,
+    no float32 threshold routes every value as LightGBM does: the export keeps the
+    training values right (see the module doc) and those float32 values are not probed.
+    """
     if abs(threshold) <= ZERO_BAND:
         return [0.0]
     f32 = np.float32
     down = f32(threshold)
     if float(down) > threshold:
         down = np.nextafter(down, f32(-np.inf))
-    out = [float(down), float(np.nextafter(down, f32(np.inf)))]
+    out = [threshold] if float(f32(threshold)) == threshold else []
+    if choose_float32(threshold, values) == float(down):
+        out += [float(down), float(np.nextafter(down, f32(np.inf)))]
     if values is not None and len(values):
         out += [v for v in neighbours(threshold, values) if v is not None]
-    return out
+    return list(dict.fromkeys(out))
 
 
 def training_values(frame, features, booster: lgb.Booster) -> dict[int, np.ndarray]:
