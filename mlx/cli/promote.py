@@ -32,6 +32,8 @@ PushOpt = Annotated[
     ),
 ]
 
+TagPushOpt = Annotated[bool, typer.Option("--push", help="Push the tag to registry.git_remote.")]
+
 
 def register(app: typer.Typer) -> None:
     app.command("promote")(promote)
@@ -98,9 +100,7 @@ def demote(
     ] = None,
     stage: StageOpt = ...,  # type: ignore[assignment]
     reason: ReasonOpt = None,
-    push: Annotated[
-        bool, typer.Option("--push", help="Push the tag to registry.git_remote.")
-    ] = False,
+    push: TagPushOpt = False,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -122,9 +122,7 @@ def deprecate(
         typer.Argument(help="Deregister only this version (NAME@vX.Y.Z!)."),
     ] = None,
     reason: ReasonOpt = None,
-    push: Annotated[
-        bool, typer.Option("--push", help="Push the tag to registry.git_remote.")
-    ] = False,
+    push: TagPushOpt = False,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
