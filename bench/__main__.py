@@ -14,6 +14,7 @@ import time
 
 # name -> (module, full-run arguments, quick-run arguments)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    "startup": ("bench.startup_bench", [], ["--repeats", "3"]),
     "registry": ("bench.registry_show", ["--tags", "100", "1000", "--write-doc"], ["--tags", "100", "--repeats", "3"]),
     "train": ("bench.train_bench", ["--write-doc"], ["--rows", "20000", "--repeats", "1"]),
     "monitor": ("bench.monitor_bench", [], ["--quick"]),
