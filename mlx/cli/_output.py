@@ -26,6 +26,27 @@ def set_traceback(enabled: bool) -> None:
     _state["traceback"] = _state["traceback"] or enabled
 
 
+NON_TTY_WIDTH = 160  # tables in CI logs and pipes; text lines are never wrapped at all
+
+
+def make_console(stderr: bool):
+    """A rich console that never hard-wraps text (commands and paths stay pasteable).
+
+    ``soft_wrap`` leaves line breaking to the terminal, so a suggested command or a
+    path is one line however long. Tables still fit a width: the terminal's when there
+    is one, else ``$COLUMNS`` or a wide default (rich's own is 80, which splits titles).
+    """
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty():
+        width = (
+            int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else NON_TTY_WIDTH
+        )
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
 class Output:
     """Where a command writes: rich for people, one JSON document for machines."""
 
@@ -41,17 +62,13 @@ class Output:
         if self.json:
             return self.err
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(highlight=False)
+            self._console = make_console(stderr=False)
         return self._console
 
     @property
     def err(self):
         if self._err_console is None:
-            from rich.console import Console
-
-            self._err_console = Console(stderr=True, highlight=False)
+            self._err_console = make_console(stderr=True)
         return self._err_console
 
     def print(self, *args: Any, **kwargs: Any) -> None:

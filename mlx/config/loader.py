@@ -1,6 +1,6 @@
 """Load ``mlops.yaml`` into :class:`MlxConfig` with errors that point at file:line:key.
 
-YAML is composed into nodes first (``yaml.compose`` with the safe loader) so every key
+YAML is composed into nodes first (bounded by :mod:`mlx.util.yamlsafe`) so every key
 keeps its position; the same nodes are then constructed safely into Python objects.
 Pydantic's error locations are mapped back onto those positions, and unknown keys get
 a "did you mean" from the field names valid at that place.
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue
+from mlx.util import yamlsafe
 
 CONFIG_NAME = "mlops.yaml"
 
@@ -57,14 +58,18 @@ def load_project(path: Path | str | None = None) -> ProjectConfig:
 def parse_config(text: str, filename: str = CONFIG_NAME) -> MlxConfig:
     """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yamlsafe.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         issue = ConfigIssue(
             file=filename,
             key="",
-            message=f"malformed YAML: {problem}",
+            message=(
+                f"refused: {problem}"
+                if isinstance(exc, yamlsafe.YamlLimitError)
+                else f"malformed YAML: {problem}"
+            ),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         )

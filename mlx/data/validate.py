@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.data import schema as schema_mod
 from mlx.errors import ConfigError, ConfigIssue
+from mlx.util import yamlsafe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +67,15 @@ def load_schema_text(project: ProjectConfig) -> str | None:
             [ConfigIssue(str(project.path), "data.schema", f"file {ref} does not exist")],
             hint="create it with `mlx validate --infer`",
         )
-    return path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    try:  # refuse an alias bomb before pandera parses it (a schema can come from a fork)
+        yamlsafe.compose(text)
+    except yamlsafe.yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        issue = ConfigIssue(str(path), "", problem, mark.line + 1 if mark else None)
+        raise ConfigError(f"schema file {ref} is not valid YAML", [issue]) from None
+    return text
 
 
 def read_training_frame(project: ProjectConfig, path: Path | None = None) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from mlx.config.model import ProjectConfig
 from mlx.errors import RefError
 from mlx.registry import tags as T
 from mlx.registry.store import Registry
+from mlx.util import yamlsafe
 
 KINDS = ("workspace", "path", "stage", "version", "latest", "tag", "commit")
 
@@ -250,7 +251,7 @@ def model_path(project: ProjectConfig, git: Git, name: str, commit: str) -> str:
     text = git.show(commit, _join(project_rel, "dvc.yaml"))
     if text:
         try:
-            doc = yaml.safe_load(text) or {}
+            doc = yamlsafe.safe_load(text) or {}
             path = ((doc.get("artifacts") or {}).get(name) or {}).get("path")
         except yaml.YAMLError:
             path = None
