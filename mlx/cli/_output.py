@@ -133,7 +133,9 @@ class Output:
             return
         from rich.markup import escape
 
-        label = {1: "failed", 2: "error", 3: "environment error"}.get(int(exc.exit_code), "error")
+        label = {1: "failed", 2: "error", 3: "environment error", 70: "bug"}.get(
+            int(exc.exit_code), "error"
+        )
         self.err.print(f"[bold red]{label}:[/] {escape(exc.message)}")
         if exc.hint:
             self.err.print(f"[dim]hint:[/] {escape(exc.hint)}")
@@ -173,10 +175,13 @@ def session(json_mode: bool, command: str) -> Iterator[Output]:
     except Exception as exc:  # a bug: say so, keep the stack one flag away
         if _state["traceback"]:
             raise
-        err = _wrap(exc, ExitCode.USAGE, prefix="internal error: ")
-        err.hint = "this is a bug in mlx; rerun with `mlx --traceback ...` and report the stack"
+        err = _wrap(exc, ExitCode.INTERNAL, prefix="internal error: ")
+        err.hint = (
+            "this is a bug in mlx, not a problem with your input; please report it with the "
+            "stack that `mlx --traceback ...` (or MLX_TRACEBACK=1) prints"
+        )
         out.error(err)
-        raise typer.Exit(int(ExitCode.USAGE)) from None
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
 def _wrap(exc: Exception, code: ExitCode, prefix: str = "") -> MlxError:

@@ -77,7 +77,7 @@ def render_data(out: Output, report) -> None:
         [
             f.column or "-",
             f.check,
-            ", ".join(_fmt(v) for v in f.values),
+            ", ".join(_fmt(v) for v in f.values) if f.values or not f.hint else f.hint,
             f.count,
             ", ".join(map(str, f.rows)),
         ]

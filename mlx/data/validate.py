@@ -30,9 +30,25 @@ class Failure:
     count: int
     values: list[Any] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # 0-based data row numbers (CSV line = row + 2)
+    hint: str | None = None  # e.g. which config key names a missing column, and near matches
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.hint is None:
+            out.pop("hint")
+        return out
+
+    def describe(self) -> str:
+        """One line for an error message: the column, the check, and the hint or values."""
+        if self.check == "column present":
+            what = f"column {self.column!r} is missing"
+        else:
+            what = f"column {self.column!r}: {self.check}" if self.column else self.check
+        if self.hint:
+            return f"{what} ({self.hint})"
+        if self.values:
+            return f"{what} (e.g. {', '.join(map(repr, self.values[:3]))})"
+        return what
 
 
 @dataclass
@@ -45,6 +61,12 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def summary(self, limit: int = 3) -> str:
+        """The first failures in words, for a one-line error."""
+        parts = [f.describe() for f in self.failures[:limit]]
+        more = len(self.failures) - limit
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,12 +118,17 @@ def validate_frame(
         schema = schema_mod.build_schema(cfg.data, schema_text, cfg.model.task)
     except (pa.errors.SchemaDefinitionError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"invalid data schema: {exc}") from None
+    named = named_column_failures(list(frame.columns), cfg)
     failures: list[Failure] = []
     coerced = frame
     try:
         coerced = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = summarize(exc.failure_cases)
+    missing = {f.column for f in named}
+    failures = named + [
+        f for f in failures if not (f.check == "column present" and f.column in missing)
+    ]
     failures += _role_checks(frame, cfg)
     return ValidationReport(label, len(frame), len(frame.columns), failures), coerced
 
@@ -113,6 +140,37 @@ def validate_file(project: ProjectConfig, path: Path | None = None) -> Validatio
         frame, project.config, load_schema_text(project), _display(project, target)
     )
     return report
+
+
+def named_column_failures(columns: list[str], cfg: MlxConfig) -> list[Failure]:
+    """A failure for every column the config names that the data lacks, saying which key
+    names it and the nearest columns the data has ("did you mean ...")."""
+    from mlx.util.suggest import did_you_mean
+
+    data = cfg.data
+    named: list[tuple[str, str]] = [("data.target", data.target)]
+    if data.id is not None:
+        named.append(("data.id", data.id))
+    for key, cols in (
+        ("data.features", data.features or []),
+        ("data.categorical", data.categorical or []),
+        ("data.drop", data.drop),
+        ("eval.slices", cfg.eval.slices),
+    ):
+        named += [(f"{key}[{i}]", col) for i, col in enumerate(cols)]
+    keys_of: dict[str, list[str]] = {}
+    for key, col in named:
+        if col not in columns:
+            keys_of.setdefault(col, []).append(key)
+    return [
+        Failure(
+            col,
+            "column present",
+            1,
+            hint=f"named by {', '.join(keys)}; {did_you_mean(col, columns)}",
+        )
+        for col, keys in keys_of.items()
+    ]
 
 
 def _display(project: ProjectConfig, path: Path) -> str:

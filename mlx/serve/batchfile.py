@@ -260,7 +260,7 @@ def _read(model: ServedModel, path: Path, fmt: str, chunk_rows: int, fast: bool)
 
     try:
         check_columns(model, names)
-    except UsageError as exc:
+    except DataValidationFailed as exc:
         raise DataValidationFailed(f"{path}: {exc.message}", hint=exc.hint) from None
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -57,7 +57,8 @@ def run_train_stage(
     clock.lap("validate")
     if not report.ok:
         raise DataValidationFailed(
-            f"{data_path} failed validation ({len(report.failures)} checks); nothing was trained",
+            f"{data_path} failed validation ({len(report.failures)} checks): "
+            f"{report.summary()}; nothing was trained",
             hint="see `mlx validate` for the table",
             details=report.to_dict(),
         )
@@ -67,7 +68,8 @@ def run_train_stage(
         test_report, _ = validate_frame(test_frame, cfg, schema_text, str(test_path))
         if not test_report.ok:
             raise DataValidationFailed(
-                f"{test_path} failed validation", details=test_report.to_dict()
+                f"{test_path} failed validation: {test_report.summary()}",
+                details=test_report.to_dict(),
             )
 
     features = feats.describe_features(frame, cfg.data, cfg.model)
