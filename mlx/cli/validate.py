@@ -68,6 +68,11 @@ def render_data(out: Output, report) -> None:
     """The data part of a validation: one line when it passed, else a table of failures."""
     from rich.markup import escape
 
+    if getattr(report, "checked_against", None):
+        out.print(
+            f"[dim]no rules in mlops.yaml: checked against the schema of the model "
+            f"{escape(report.checked_against)}[/]"
+        )
     if report.ok:
         out.print(
             f"[green]ok[/]  data {escape(report.path)}: {report.rows} rows, {report.columns} columns"

@@ -57,6 +57,7 @@ class ValidationReport:
     rows: int
     columns: int
     failures: list[Failure]
+    checked_against: str | None = None  # the model whose schema stood in for missing rules
 
     @property
     def ok(self) -> bool:
@@ -75,6 +76,7 @@ class ValidationReport:
             "rows": self.rows,
             "columns": self.columns,
             "failures": [f.to_dict() for f in self.failures],
+            "checked_against": self.checked_against,
         }
 
 
@@ -129,17 +131,51 @@ def validate_frame(
     failures = named + [
         f for f in failures if not (f.check == "column present" and f.column in missing)
     ]
+    if not has_rules(cfg, schema_text):
+        from mlx.data.implicit import mixed_type_failures
+
+        failures += mixed_type_failures(frame, set(cfg.data.categorical or []))
     failures += _role_checks(frame, cfg)
     return ValidationReport(label, len(frame), len(frame.columns), failures), coerced
+
+
+def has_rules(cfg: MlxConfig, schema_text: str | None) -> bool:
+    """Whether the project declares column rules (``data.columns`` or a schema file)."""
+    return bool(cfg.data.columns) or schema_text is not None
 
 
 def validate_file(project: ProjectConfig, path: Path | None = None) -> ValidationReport:
     target = path or project.resolve(project.config.data.train)
     frame = read_training_frame(project, target)
-    report, _ = validate_frame(
-        frame, project.config, load_schema_text(project), _display(project, target)
-    )
+    schema_text = load_schema_text(project)
+    report, _ = validate_frame(frame, project.config, schema_text, _display(project, target))
+    if not has_rules(project.config, schema_text):
+        _check_against_model(project, frame, report)
     return report
+
+
+def _check_against_model(
+    project: ProjectConfig, frame: pd.DataFrame, report: ValidationReport
+) -> None:
+    """With no declared rules, the working tree's trained model lends its schema."""
+    from mlx.data.implicit import model_schema_failures
+    from mlx.model_files import METADATA, load_metadata
+
+    folder = project.model_dir
+    if not (folder / METADATA).is_file():
+        return
+    meta = load_metadata(folder)
+    label = (
+        f"{meta.get('name', project.config.model.name)} ({_display(project, folder / METADATA)})"
+    )
+    report.checked_against = label
+    failing = {(f.column, f.check) for f in report.failures}
+    for failure in model_schema_failures(frame, meta, label):
+        if (failure.column, failure.check) not in failing and (
+            failure.column,
+            "one type (mixed numbers and text)",
+        ) not in failing:
+            report.failures.append(failure)
 
 
 def named_column_failures(columns: list[str], cfg: MlxConfig) -> list[Failure]:

@@ -24,7 +24,7 @@ import yaml
 
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.errors import RefError
+from mlx.errors import MlxError, RefError
 from mlx.registry import tags as T
 from mlx.registry.store import Registry
 from mlx.util import yamlsafe
@@ -236,6 +236,46 @@ def _from_folder(project: ProjectConfig, ref: str, folder: Path) -> ResolvedMode
         except (OSError, ValueError):
             pass
     return ResolvedModel(ref, "path", name, folder=folder)
+
+
+def registered_version_of(
+    project: ProjectConfig, name: str, onnx_file: str, md5: str, limit: int = 50
+) -> ResolvedModel | None:
+    """The newest active registered version of ``name`` whose ONNX file has ``md5``.
+
+    The working-tree model is often exactly a registered version (HEAD is tagged, or the
+    tree was checked out at one); naming it ``churn@v0.0.1`` beats an anonymous md5.
+    Reads one ``.dvc`` pointer per version (newest ``limit`` versions), no DVC calls.
+    """
+    from mlx.adapters import dvc
+
+    git = Git.discover(project.root)
+    art = Registry.load(git).artifact(name)
+    if art is None:
+        return None
+    for state in art.active_versions()[:limit]:
+        commit = state.registration.commit if state.registration else None
+        if commit is None:
+            continue
+        folder = model_path(project, git, name, commit)
+        text = git.show(commit, f"{folder}/{onnx_file}.dvc")
+        if text is None:
+            continue
+        try:
+            pointer = dvc.parse_pointer(text, Path(folder) / f"{onnx_file}.dvc")
+        except MlxError:
+            continue
+        if pointer.md5 == md5:
+            return ResolvedModel(
+                None,
+                "workspace",
+                name,
+                commit=commit,
+                version=state.version,
+                folder=project.model_dir,
+                model_path=folder,
+            )
+    return None
 
 
 def model_path(project: ProjectConfig, git: Git, name: str, commit: str) -> str:

@@ -103,9 +103,11 @@ def train(
         changed=changed,
         notes=notes,
     )
-    if commit:
+    if not changed:
+        result.notes.append("the model is identical to the one in the tree: nothing to commit")
+    elif commit:
         result.commit = git.commit(commit_message(meta), changed)
-    elif changed:
+    else:
         result.next_steps.append(
             f"git add {' '.join(changed)} && git commit -m '{commit_message(meta)}'"
         )
@@ -177,7 +179,10 @@ def _install(
     model_dir.mkdir(parents=True, exist_ok=True)
     cfg = project.config
     with _no_interrupt():  # from here on, finish: a half-installed model is worse than none
-        for name in (ONNX, NATIVE, METADATA):
+        names = [ONNX, NATIVE]
+        if not same_model(model_dir / METADATA, staging / METADATA):
+            names.append(METADATA)  # else keep the file: a retrain that changed nothing
+        for name in names:
             os.replace(staging / name, model_dir / name)
         pointers = dvc.add(project.root, [model_dir / ONNX, model_dir / NATIVE])
         dvc.declare(
@@ -196,6 +201,28 @@ def _install(
         project.root / "dvc.yaml",
     ]
     return [str(git.relative(f)) for f in files if f.exists() and _changed(git, f)]
+
+
+# what differs between two runs that trained the same model: when, how long, from which
+# commit of otherwise identical inputs (the data md5, params and model bytes are compared)
+_VOLATILE = ("trained_at", "runner", "code")
+
+
+def same_model(installed: Path, staged: Path) -> bool:
+    """Whether the staged metadata describes the installed model again (same ONNX and
+    native bytes, data, params, metrics), differing only in :data:`_VOLATILE` keys."""
+    import json
+
+    if not installed.is_file():
+        return False
+    try:
+        old, new = json.loads(installed.read_bytes()), json.loads(staged.read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return False
+    strip = lambda d: {k: v for k, v in d.items() if k not in _VOLATILE}  # noqa: E731
+    return strip(old) == strip(new)
 
 
 def _changed(git: Git, path: Path) -> bool:
