@@ -84,6 +84,12 @@ def file_md5(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def file_md5s(folder: Path, names: list[str] | None = None) -> dict[str, str]:
+    """md5 of the named files (default: every file below ``folder``), by posix rel path."""
+    paths = [folder / n for n in names] if names else sorted(p for p in folder.rglob("*"))
+    return {p.relative_to(folder).as_posix(): file_md5(p) for p in paths if p.is_file()}
+
+
 def verify(path: Path, md5: str) -> None:
     actual = file_md5(path)
     if actual != md5:
@@ -135,7 +141,7 @@ def _quiet() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_repo(root: Path) -> Iterator[object]:
+def open_repo(root: Path) -> Iterator[Any]:  # a dvc.repo.Repo (dvc ships no type hints)
     from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.repo import Repo
 

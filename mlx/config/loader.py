@@ -116,7 +116,7 @@ def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> 
             _index_marks(item, (*path, i), marks, key_marks)
 
 
-def _issue(err: dict[str, Any], filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
+def _issue(err: Any, filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
     raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = _message(err)
     keyed = _KEYED.match(message)
@@ -164,7 +164,7 @@ def _nearest(loc: Path_, marks: dict) -> yaml.Mark | None:
     return None
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Any) -> str:  # a pydantic ErrorDetails
     kind = err["type"]
     if kind == "missing":
         return "required key is missing"

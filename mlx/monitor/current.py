@@ -165,9 +165,9 @@ def log_files(folder: Path, since: datetime | None = None) -> list[Path]:
     for file in sorted(folder.rglob("*.parquet")):
         if file.name.startswith("."):
             continue  # a writer's temp file
-        if first_day is not None and _day_of(file, folder) is not None:
-            if _day_of(file, folder) < first_day:
-                continue
+        day = _day_of(file, folder) if first_day is not None else None
+        if first_day is not None and day is not None and day < first_day:
+            continue
         files.append(file)
     return files
 

@@ -26,7 +26,7 @@ from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import MlxError, RefError
 from mlx.registry import tags as T
-from mlx.registry.store import Registry
+from mlx.registry.store import Registry, VersionState
 from mlx.util import yamlsafe
 
 KINDS = ("workspace", "path", "stage", "version", "latest", "tag", "commit")
@@ -173,28 +173,29 @@ def _from_shortcut(project, git, registry: Registry, ref: str, m) -> ResolvedMod
             stage=stage,
             tag=assignment.tag,
         )
+    found: VersionState | None
     if version in ("latest", "greatest"):
-        v = art.latest()
-        if v is None:
+        found = art.latest()
+        if found is None:
             raise RefError(f"{name} has no active registered version")
         kind = "latest"
     else:
-        v = art.version(version)
-        if v is None or not v.registered:
+        found = art.version(version)
+        if found is None or not found.registered:
             known = ", ".join(x.version for x in art.active_versions()) or "none"
             raise RefError(f"{name} has no version {version}", hint=f"active versions: {known}")
-        if v.deregistered:
+        if found.deregistered:
             raise RefError(f"{name}@{version} was deregistered", hint=_stages_hint(art))
         kind = "version"
-    reg = v.registration
+    reg = found.registration
     return _at_commit(
         project,
         git,
         ref,
         kind,
         name,
-        v.commit,
-        version=v.version,
+        found.commit,
+        version=found.version,
         tag=reg.tag if reg else None,
         deprecated=art.deprecated,
     )

@@ -184,7 +184,7 @@ class _Phases:
 
 def quick_metrics(task: str, y_true, pred) -> dict[str, float]:
     """Headline test-split metrics recorded at train time (eval computes the full set)."""
-    from mlx.evaluate.metrics import compute_metrics
+    from mlx.metrics import compute_metrics
 
     return compute_metrics(task, y_true, pred)
 
@@ -236,8 +236,8 @@ def main(argv: list[str]) -> int:
 
 
 def _job(job: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+    from mlx.adapters.dvc import file_md5s
     from mlx.config.model import MlxConfig as Config
-    from mlx.util.jobfile import file_md5s
 
     cfg = Config.model_validate(job["config"])
     data = Path(job["data"])

@@ -115,16 +115,10 @@ def train(
     return result
 
 
-HEADLINE = {
-    "binary": ("auc", "log_loss"),
-    "multiclass": ("accuracy", "macro_f1"),
-    "regression": ("rmse", "r2"),
-}
-
-
 def commit_message(meta: dict[str, Any]) -> str:
-    metrics = meta["metrics"]
-    shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[meta["task"]] if k in metrics)
+    from mlx.metrics import headline
+
+    shown = headline(meta["task"], meta["metrics"])
     return f"Train {meta['name']}: {shown} (data {meta['data']['md5'][:8]})"
 
 
@@ -204,8 +198,10 @@ def _install(
 
 
 # what differs between two runs that trained the same model: when, how long, from which
-# commit of otherwise identical inputs (the data md5, params and model bytes are compared)
-_VOLATILE = ("trained_at", "runner", "code")
+# commit of otherwise identical inputs (the data md5, params and model bytes are compared;
+# where it ran is lineage, so another runner or host does rewrite the file)
+_VOLATILE = ("trained_at", "code")
+_VOLATILE_RUNNER = ("duration_s", "phases_s")
 
 
 def same_model(installed: Path, staged: Path) -> bool:
@@ -221,8 +217,14 @@ def same_model(installed: Path, staged: Path) -> bool:
         return False
     if not isinstance(old, dict) or not isinstance(new, dict):
         return False
-    strip = lambda d: {k: v for k, v in d.items() if k not in _VOLATILE}  # noqa: E731
-    return strip(old) == strip(new)
+    return _stable(old) == _stable(new)
+
+
+def _stable(meta: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in meta.items() if k not in _VOLATILE}
+    if isinstance(out.get("runner"), dict):
+        out["runner"] = {k: v for k, v in out["runner"].items() if k not in _VOLATILE_RUNNER}
+    return out
 
 
 def _changed(git: Git, path: Path) -> bool:

@@ -146,7 +146,8 @@ def score_chunk(
         with np.errstate(over="ignore"):
             num[f.pos] = values  # beyond float32's range becomes inf: caught just below
         if not allow_non_finite:
-            for i in np.flatnonzero(np.isinf(num[f.pos])):
+            for j in np.flatnonzero(np.isinf(num[f.pos])):
+                i = int(j)
                 if good[i]:
                     bad.append(BadRow(int(rows[i]), f.name, str(values[i]), "infinite value"))
                 good[i] = False
