@@ -1,15 +1,13 @@
-"""Names and readers for the files of a model folder (see docs/internals.md).
+"""Names of the files of a model folder and of the graph's outputs (docs/internals.md),
+and the one definition of the monitoring score.
 
-Cheap to import: the serve path reads metadata through here without pandas or DVC.
+Cheap to import (no pydantic, pandas or DVC): serve workers use it. The typed
+``metadata.json`` lives in :mod:`mlx.metadata`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
-
-from mlx.errors import UsageError
 
 ONNX = "model.onnx"
 NATIVE = "model.lgb.txt"
@@ -24,30 +22,15 @@ OUTPUT_PREDICTION = "prediction"
 RESERVED_NAMES = {OUTPUT_LABEL, OUTPUT_PROBABILITIES, OUTPUT_PREDICTION}
 
 
-def load_metadata(folder: Path) -> dict[str, Any]:
-    path = folder / METADATA
-    if not path.is_file():
-        raise UsageError(
-            f"no trained model in {folder} ({METADATA} missing)", hint="run `mlx train` first"
-        )
-    return parse_metadata(path.read_bytes(), str(path))
+def score_of(task: str, prediction: Any) -> Any:
+    """The one number per row that monitoring tracks (docs/internals.md, Score): the
+    probability of the second class (binary), the top class's probability (multiclass),
+    the prediction (regression). ``prediction`` is the graph's ``probabilities``
+    ``[n, k]`` or ``prediction`` (``[n]`` or ``[n, 1]``) output, a numpy array.
 
-
-def parse_metadata(raw: bytes | str, origin: str) -> dict[str, Any]:
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{origin} is not valid JSON: {exc}") from None
-    if meta.get("format") != FORMAT:
-        raise UsageError(
-            f"{origin}: unsupported metadata format {meta.get('format')!r} (expected {FORMAT})"
-        )
-    return meta
-
-
-def score_of(task: str, outputs: dict[str, Any]):
-    """The one number per row that monitoring tracks (see docs/internals.md, Score)."""
+    Train (the reference profile), the server (prediction logs) and ``mlx monitor``
+    (scoring a plain file) all call this; tests/serve/test_score_agreement.py holds them
+    to it."""
     if task == "regression":
-        return outputs[OUTPUT_PREDICTION][:, 0]
-    probs = outputs[OUTPUT_PROBABILITIES]
-    return probs[:, 1] if task == "binary" else probs.max(axis=1)
+        return prediction.reshape(-1)
+    return prediction[:, 1] if task == "binary" else prediction.max(axis=1)

@@ -37,7 +37,7 @@ def test_trained_model_is_promoted_and_becomes_the_next_baseline(cli, example_pr
 
     local = api.open_model("churn#prod", config=p / "mlops.yaml")
     assert hashlib.md5(local.onnx_path.read_bytes()).hexdigest() == lineage["model"]["md5"]
-    assert local.metadata["features"] == meta["features"]
+    assert [f.to_dict() for f in local.metadata.features] == meta["features"]
 
     # retrain with fewer trees: eval compares against churn#prod on the same rows
     cfg = yaml.safe_load((p / "mlops.yaml").read_text())

@@ -116,4 +116,4 @@ def test_fresh_clone_and_dvc_pull_give_the_prod_bytes_and_lineage(cli, remotes, 
 
     local = api.open_model("churn#prod", config=clone / "mlops.yaml")
     assert local.onnx_path.read_bytes() == prod
-    assert local.metadata["name"] == "churn" and local.resolved.version == "v0.0.1"
+    assert local.metadata.name == "churn" and local.resolved.version == "v0.0.1"

@@ -101,7 +101,7 @@ def test_open_model_from_cache_then_from_the_remote(cli, example_project, tmp_pa
     local = open_model(project, resolve(project, "churn#prod"))
     assert local.onnx_path.read_bytes() == prod
     assert local.folder == p / ".mlx/models/churn/v0.0.1"
-    assert local.md5 == hashlib.md5(prod).hexdigest() and local.metadata["seed"] == 42
+    assert local.md5 == hashlib.md5(prod).hexdigest() and local.metadata.seed == 42
     assert git(p, "status", "--porcelain") == ""  # .mlx/ is git-ignored
     assert open_model(project, resolve(project, "churn@v0.0.1")).folder == local.folder
 
@@ -152,7 +152,7 @@ def test_model_folder_of_another_artifact_comes_from_dvc_yaml(cli, example_proje
     project = load_project(p / "mlops.yaml")  # configured for churn
     resolved = resolve(project, "fraud#prod")
     assert resolved.name == "fraud" and resolved.model_path == "models/fraud"
-    assert open_model(project, resolved).metadata["name"] == "fraud"
+    assert open_model(project, resolved).metadata.name == "fraud"
     assert Path(open_model(project, resolved).folder).name == "v0.0.1"
 
 

@@ -222,7 +222,7 @@ def test_float32_values_one_ulp_apart_route_as_in_lightgbm(tmp_path):
     low = np.nextafter(np.float32(1.0), np.float32(2.0))  # odd mantissa: the midpoint rounds up
     high = np.nextafter(low, np.float32(2.0))
     meta = _train_on_two_values(tmp_path, low, high, seed=3)
-    assert meta["parity"]["max_abs_diff"] <= 1e-5
+    assert meta.parity["max_abs_diff"] <= 1e-5
     sess = session((tmp_path / "out" / "model.onnx").read_bytes())
     probs = sess.run(
         None, {"x": np.array([[low], [high]], np.float32), "noise": np.zeros((2, 1), np.float32)}
@@ -263,7 +263,7 @@ def test_unseen_float32_values_between_training_values_route_as_in_lightgbm(tmp_
     mid = (float(low) + float(high)) / 2
     assert float(between) in probe_values(mid, np.array([float(low), float(high)]))
     meta = _train_on_two_values(tmp_path, low, high, seed=5)
-    assert meta["parity"]["max_abs_diff"] <= 1e-5
+    assert meta.parity["max_abs_diff"] <= 1e-5
     sess = session((tmp_path / "out" / "model.onnx").read_bytes())
     rows = np.array([[low], [between], [high]], np.float32)
     probs = sess.run(None, {"x": rows, "noise": np.zeros((3, 1), np.float32)})[1]

@@ -220,14 +220,19 @@ def _training_data(
     git: Git, commit: str, base: PurePosixPath, model_dir: PurePosixPath
 ) -> dict[str, Any] | None:
     """The DVC-tracked training data the model's metadata.json names, if any."""
-    import json
+    from mlx.errors import MlxError
+    from mlx.metadata import parse_metadata
 
     raw = git.show(commit, model_dir / "metadata.json")
     if raw is None:
         return None
-    data_path = (json.loads(raw).get("data") or {}).get("path")
-    if not data_path:
+    try:
+        meta = parse_metadata(raw, f"{model_dir}/metadata.json at {commit[:10]}")
+    except MlxError:
+        return None  # not mlx metadata: it names no data this hook could check
+    if meta.data is None:
         return None
+    data_path = meta.data.path
     for pointer in (base / (data_path + ".dvc"), PurePosixPath(data_path + ".dvc")):
         if git.show(commit, pointer) is not None:  # relative to the project, or the repo
             return _file(git, commit, pointer, "training data")

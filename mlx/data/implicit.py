@@ -19,21 +19,23 @@ from mlx.data.validate import SAMPLE, Failure
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlx.metadata import ModelMetadata
+
 RANGE_MARGIN = 0.5  # a value beyond min - 50% of the span (or max + 50%) fails
 MOSTLY_NUMERIC = 0.9  # share of non-null values that parse as numbers
 
 
 def model_schema_failures(
-    frame: pd.DataFrame, meta: dict[str, Any], model_label: str
+    frame: pd.DataFrame, meta: ModelMetadata, model_label: str
 ) -> list[Failure]:
     """Failures of ``frame`` against the schema the model at ``model_label`` recorded."""
     import pandas as pd
 
-    profile = (meta.get("profile") or {}).get("features") or {}
+    profile = (meta.profile or {}).get("features") or {}
     out: list[Failure] = []
     by = f"the model {model_label}"
-    for feature in meta.get("features") or []:
-        name, kind = feature["name"], feature.get("kind")
+    for feature in meta.features:
+        name, kind = feature.name, feature.kind
         if name not in frame.columns:
             out.append(Failure(name, "column present", 1, hint=f"{by} was trained with it"))
             continue
@@ -57,7 +59,7 @@ def model_schema_failures(
                     )
                     out.append(_sampled(name, "in training range", far, hint))
         elif kind == "categorical":
-            known = {str(c) for c in feature.get("categories") or []}
+            known = {str(c) for c in feature.categories or []}
             if not known:
                 continue
             as_str = present.astype(str)

@@ -159,15 +159,14 @@ def _check_against_model(
 ) -> None:
     """With no declared rules, the working tree's trained model lends its schema."""
     from mlx.data.implicit import model_schema_failures
-    from mlx.model_files import METADATA, load_metadata
+    from mlx.metadata import load_metadata
+    from mlx.model_files import METADATA
 
     folder = project.model_dir
     if not (folder / METADATA).is_file():
         return
     meta = load_metadata(folder)
-    label = (
-        f"{meta.get('name', project.config.model.name)} ({_display(project, folder / METADATA)})"
-    )
+    label = f"{meta.name} ({_display(project, folder / METADATA)})"
     report.checked_against = label
     failing = {(f.column, f.check) for f in report.failures}
     for failure in model_schema_failures(frame, meta, label):

@@ -19,8 +19,9 @@ from typing import Any
 
 from mlx.adapters import dvc
 from mlx.config.model import ProjectConfig
-from mlx.errors import DataNotAvailable
-from mlx.model_files import FORMAT, load_metadata
+from mlx.errors import DataNotAvailable, UsageError
+from mlx.metadata import DataInfo, ModelMetadata, load_metadata
+from mlx.model_files import FORMAT, METADATA
 
 SCORES = "scores.json"
 
@@ -29,7 +30,7 @@ SCORES = "scores.json"
 class Scored:
     """A model's predictions on the rebuilt test split."""
 
-    meta: dict[str, Any]
+    meta: ModelMetadata
     test: Any  # pandas frame
     y_train: Any
     y_test: Any
@@ -43,13 +44,14 @@ def load_model(model_dir: Path):
     from mlx.train.export import session
 
     meta = load_metadata(model_dir)
-    onnx_path = model_dir / meta["onnx"]["file"]
+    onnx = meta.require_onnx(str(model_dir / METADATA))
+    onnx_path = model_dir / onnx.file
     dvc.require_data(onnx_path)
-    dvc.verify(onnx_path, meta["onnx"]["md5"])
+    dvc.verify(onnx_path, onnx.md5)
     return meta, session(onnx_path.read_bytes())
 
 
-def score_test_split(project: ProjectConfig, meta: dict[str, Any], sess) -> Scored:
+def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess) -> Scored:
     import numpy as np
 
     from mlx.data.io import read_table
@@ -58,22 +60,22 @@ def score_test_split(project: ProjectConfig, meta: dict[str, Any], sess) -> Scor
     from mlx.train.split import encode_target, split_frame
 
     cfg = project.config
-    data = meta["data"]
-    frame = _read_checked(project, data["path"], data["md5"], string_columns(cfg.data), read_table)
+    data = _trained_on(meta)
+    frame = _read_checked(project, data.path, data.md5, string_columns(cfg.data), read_table)
     test_frame = None
-    if data.get("test_path"):
+    if data.test_path and data.test_md5:
         test_frame = _read_checked(
-            project, data["test_path"], data["test_md5"], string_columns(cfg.data), read_table
+            project, data.test_path, data.test_md5, string_columns(cfg.data), read_table
         )
-    recorded = meta["split"]
+    recorded = meta.split
     split_cfg = cfg.split.model_copy(
         update={k: recorded[k] for k in ("test_size", "stratify", "seed") if k in recorded}
     )
     parts = split_frame(frame, cfg.model_copy(update={"split": split_cfg}), test_frame)
-    task, classes = meta["task"], meta["classes"]
-    y_train, _ = encode_target(parts.train[meta["target"]], task, classes)
-    y_test, _ = encode_target(parts.test[meta["target"]], task, classes)
-    features = [Feature.from_dict(f) for f in meta["features"]]
+    task, classes = meta.task, meta.classes
+    y_train, _ = encode_target(parts.train[meta.target], task, classes)
+    y_test, _ = encode_target(parts.test[meta.target], task, classes)
+    features = [Feature.from_dict(f.to_dict()) for f in meta.features]
     names = [o.name for o in sess.get_outputs()]
 
     def score_fn(inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -85,6 +87,12 @@ def score_test_split(project: ProjectConfig, meta: dict[str, Any], sess) -> Scor
     if task == "regression":
         pred = pred.reshape(-1)
     return Scored(meta, parts.test, y_train, y_test, pred, score_fn, inputs)
+
+
+def _trained_on(meta: ModelMetadata) -> DataInfo:
+    if meta.data is None:
+        raise UsageError(f"the model {meta.name} records no training data (key 'data')")
+    return meta.data
 
 
 def _read_checked(project, rel: str, md5: str, strings, read_table):
@@ -122,14 +130,14 @@ def run_eval_stage(
     cfg = project.config
     meta, sess = load_model(model_dir)
     scored = score_test_split(project, meta, sess)
-    task = meta["task"]
+    task = meta.task
     metrics = compute_metrics(task, scored.y_test, scored.pred)
 
     base_doc = None
     if baseline is not None:
         base_meta, base_sess = load_model(Path(baseline["model_dir"]))
         base_scored = score_test_split(
-            project, meta | {"features": base_meta["features"]}, base_sess
+            project, meta.model_copy(update={"features": base_meta.features}), base_sess
         )
         base_doc = {k: baseline.get(k) for k in ("ref", "version", "commit")}
         base_doc["metrics"] = compute_metrics(task, scored.y_test, base_scored.pred)
@@ -143,18 +151,18 @@ def run_eval_stage(
             task, scored.y_train, scored.y_test, scored.pred, metrics
         )
     if cfg.eval.perturbation.enabled:
-        numeric = [f["name"] for f in meta["features"] if f["kind"] == "numeric"]
+        numeric = meta.numeric_features
         checks_doc["perturbation"] = checks.perturbation(
-            scored.score_fn, scored.inputs, numeric, task, cfg.eval.perturbation, meta["seed"]
+            scored.score_fn, scored.inputs, numeric, task, cfg.eval.perturbation, meta.seed
         )
     gates_passed = all(r.passed for r in results)
     passed = gates_passed and all(c["passed"] for c in checks_doc.values())
     doc: dict[str, Any] = {
         "format": FORMAT,
-        "model": {"name": meta["name"], "md5": meta["onnx"]["md5"]},
+        "model": {"name": meta.name, "md5": meta.require_onnx().md5},
         "data": {
-            "path": meta["data"]["path"],
-            "md5": meta["data"]["md5"],
+            "path": _trained_on(meta).path,
+            "md5": _trained_on(meta).md5,
             "test_rows": len(scored.y_test),
         },
         "commit": head,
@@ -176,8 +184,8 @@ def run_eval_stage(
         task,
         scored.y_test,
         scored.pred,
-        meta["classes"] or [],
-        meta.get("feature_importance", {}),
+        meta.classes or [],
+        meta.feature_importance,
         out / "plots",
     )
     doc["plots"] = {k: {"png": v["png"], "data": v["data"]} for k, v in plots.items()}

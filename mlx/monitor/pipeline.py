@@ -7,7 +7,6 @@ the config's model folder; registry references (``churn#prod``) resolve through
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 from mlx.config.model import ProjectConfig
 from mlx.config.sections import MonitorConfig
 from mlx.errors import BadDataFile, RefError, UsageError
+from mlx.metadata import ModelMetadata, load_metadata
+from mlx.model_files import ONNX
 from mlx.monitor.engine import MonitorReport
 from mlx.util.suggest import did_you_mean
 
@@ -24,12 +25,12 @@ from mlx.util.suggest import did_you_mean
 class ModelSource:
     ref: str
     folder: Path
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     registry: dict[str, Any] | None = None  # what a registry reference resolved to
 
     @property
     def onnx(self) -> Path | None:
-        name = (self.metadata.get("onnx") or {}).get("file", "model.onnx")
+        name = self.metadata.onnx.file if self.metadata.onnx else ONNX
         path = self.folder / name
         return path if path.is_file() else None
 
@@ -38,11 +39,11 @@ class ModelSource:
         return {
             "ref": self.ref,
             "path": str(self.folder),
-            "name": meta.get("name"),
-            "task": meta.get("task"),
-            "commit": (meta.get("code") or {}).get("commit"),
-            "trained_at": meta.get("trained_at"),
-            "md5": (meta.get("onnx") or {}).get("md5"),
+            "name": meta.name,
+            "task": meta.task,
+            "commit": meta.code.commit,
+            "trained_at": meta.trained_at,
+            "md5": meta.onnx.md5 if meta.onnx else None,
             "registry": self.registry,
         }
 
@@ -84,11 +85,8 @@ def _from_folder(folder: Path, ref: str) -> ModelSource:
             f"{folder} has no metadata.json",
             hint="train a model first (`mlx train`) or pass the folder of one",
         )
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RefError(f"{meta_path} is not valid JSON: {exc}") from None
-    if not metadata.get("features"):
+    metadata = load_metadata(folder)
+    if not metadata.features:
         raise RefError(f"{meta_path} lists no features")
     return ModelSource(ref, folder, metadata)
 
@@ -99,7 +97,7 @@ def reference_profile(
     """The stored profile, or one recomputed from ``reference_file``."""
     meta = model.metadata
     if reference_file is None:
-        profile = meta.get("profile")
+        profile = meta.profile
         if not profile:
             raise UsageError(
                 f"{model.folder}/metadata.json has no reference profile",
@@ -111,9 +109,8 @@ def reference_profile(
 
     frame = read_table(reference_file, string_columns)
     scores = numeric_values(frame["_score"]) if "_score" in frame.columns else None
-    return build_profile(frame, meta["features"], scores, meta.get("task", "binary")), str(
-        reference_file
-    )
+    features = [f.to_dict() for f in meta.features]
+    return build_profile(frame, features, scores, meta.task), str(reference_file)
 
 
 def monitor(
@@ -133,10 +130,10 @@ def monitor(
 
     settings = settings or (project.config.monitor if project else MonitorConfig())
     meta = model.metadata
-    features = meta["features"]
-    categorical = [f["name"] for f in features if f["kind"] == "categorical"]
-    id_column = meta.get("id") or (project.config.data.id if project else None)
-    target = meta.get("target") or (project.config.data.target if project else None)
+    features = [f.to_dict() for f in meta.features]
+    categorical = [f.name for f in meta.features if f.kind == "categorical"]
+    id_column = meta.id or (project.config.data.id if project else None)
+    target = meta.target or (project.config.data.target if project else None)
     profile, ref_source = reference_profile(model, reference_file, categorical)
 
     current = read_current(
@@ -155,7 +152,7 @@ def monitor(
         else:
             from mlx.monitor.scoring import score_table
 
-            scores, predicted = score_table(model.onnx, current.table, features, meta["task"])
+            scores, predicted = score_table(model.onnx, current.table, features, meta.task)
     if not profile.get("score"):
         notes.append("prediction drift skipped: the reference profile has no scores")
 
@@ -167,7 +164,7 @@ def monitor(
     report = engine.run(
         profile,
         features,
-        meta.get("feature_importance"),
+        meta.feature_importance,
         current,
         settings,
         scores=scores,
@@ -181,7 +178,7 @@ def monitor(
 
 
 def _performance(
-    meta: dict[str, Any],
+    meta: ModelMetadata,
     current: Any,
     labels_file: Path,
     id_column: str | None,
@@ -220,8 +217,8 @@ def _performance(
             hint=f"labels join on {id_column!r} (or `_request_id` for prediction logs)",
         )
     live = perf.live_metrics(
-        meta["task"],
-        meta.get("classes"),
+        meta.task,
+        meta.classes,
         y_true,
         scores[positions] if scores is not None else None,
         predicted[positions] if predicted is not None else None,
@@ -230,7 +227,7 @@ def _performance(
         notes.append("live metrics need predictions: `_score` in the data or model.onnx")
     return perf.compare(
         live,
-        meta.get("metrics") or {},
+        meta.metrics,
         len(positions),
         table.num_rows - len(positions),
         settings.thresholds.metric_degradation,

@@ -24,6 +24,7 @@ def score_table(
     import numpy as np
     import onnxruntime as ort
 
+    from mlx.model_files import score_of
     from mlx.monitor.engine import numeric_values
 
     opts = ort.SessionOptions()
@@ -45,11 +46,11 @@ def score_table(
         feed = {name: col[start : start + CHUNK] for name, col in columns.items()}
         result = session.run(outputs, feed)
         if task == "regression":
-            scores.append(result[0][:, 0])
+            scores.append(score_of(task, result[0]))
             continue
         label, probs = result
         labels.append(label)
-        scores.append(probs[:, 1] if task == "binary" else probs.max(axis=1))
+        scores.append(score_of(task, probs))
     if not scores:
         return np.empty(0), None if task == "regression" else np.empty(0, dtype=np.int64)
     score = np.concatenate(scores).astype("float64")

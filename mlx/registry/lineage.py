@@ -15,7 +15,9 @@ from typing import Any
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.errors import NotAGitRepo, RefError
+from mlx.errors import MlxError, NotAGitRepo, RefError
+from mlx.metadata import parse_metadata
+from mlx.model_files import EVAL_METRICS, METADATA
 from mlx.registry import tags as T
 from mlx.registry.refs import ResolvedModel, resolve
 from mlx.registry.store import ArtifactState, Registry
@@ -59,7 +61,7 @@ def lineage(project: ProjectConfig, ref: str | None = None) -> Lineage:
         facts = _facts_from_folder(resolved.folder, git)  # type: ignore[arg-type]
     else:
         facts = read_commit(git, resolved.commit, resolved.model_path)  # type: ignore[arg-type]
-    meta, ev = facts.metadata or {}, facts.eval
+    meta, ev = facts.metadata, facts.eval
     art = reg.artifact(resolved.name) if reg else None
     version = art.version(resolved.version) if art and resolved.version else None
     commit = resolved.commit
@@ -76,13 +78,14 @@ def lineage(project: ProjectConfig, ref: str | None = None) -> Lineage:
             "path": facts.model_path,
             "md5": facts.model_md5,
             "files": facts.pointers,
-            "task": meta.get("task"),
-            "features": [f.get("name") for f in meta.get("features") or []] or None,
+            "task": meta.task if meta else None,
+            "features": [f.name for f in meta.features] or None if meta else None,
         },
-        data=meta.get("data") or (ev or {}).get("data"),
-        params=meta.get("params"),
-        seed=meta.get("seed"),
-        metrics=meta.get("metrics"),
+        data=(meta.data.model_dump(exclude_unset=True) if meta and meta.data else None)
+        or (ev or {}).get("data"),
+        params=meta.params if meta else None,
+        seed=meta.seed if meta else None,
+        metrics=meta.metrics if meta else None,
         eval=_eval_summary(ev, facts),
         parent=_parent(art, version.version if version else None),
         registration=(
@@ -98,10 +101,10 @@ def lineage(project: ProjectConfig, ref: str | None = None) -> Lineage:
             else None
         ),
         stages=art.stages_of(version) if art and version and version.active else [],
-        runner=meta.get("runner"),
-        packages=meta.get("packages"),
-        code=meta.get("code"),
-        trained_at=meta.get("trained_at"),
+        runner=meta.runner if meta else None,
+        packages=meta.packages if meta else None,
+        code=meta.code.model_dump(exclude_unset=True) if meta else None,
+        trained_at=meta.trained_at if meta else None,
         events=_events(art, version),
     )
 
@@ -115,15 +118,17 @@ def _facts_from_folder(folder: Path, git: Git | None) -> CommitFacts:
         if ptr is not None:
             facts.pointers[name] = ptr.md5
     facts.model_md5 = facts.pointers.get("model.onnx")
-    for attr, path in (
-        ("metadata", folder / "metadata.json"),
-        ("eval", folder / "eval" / "metrics.json"),
-    ):
-        if path.is_file():
-            try:
-                setattr(facts, attr, json.loads(path.read_text(encoding="utf-8")))
-            except ValueError:
-                pass
+    meta_file, eval_file = folder / METADATA, folder / EVAL_METRICS
+    if meta_file.is_file():
+        try:
+            facts.metadata = parse_metadata(meta_file.read_bytes(), str(meta_file))
+        except MlxError:
+            pass  # not mlx metadata: the lineage shows the pointers and the eval results
+    if eval_file.is_file():
+        try:
+            facts.eval = json.loads(eval_file.read_text(encoding="utf-8"))
+        except ValueError:
+            pass
     return facts
 
 

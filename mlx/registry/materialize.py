@@ -16,7 +16,6 @@ neither the cache nor the remote are :class:`~mlx.errors.DataNotAvailable` (exit
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -27,12 +26,10 @@ from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import DataNotAvailable, IntegrityError, RefError
+from mlx.metadata import ModelMetadata, load_metadata, parse_metadata
+from mlx.model_files import METADATA, NATIVE, ONNX
 from mlx.registry.refs import ResolvedModel
 from mlx.util.atomic import atomic_dir
-
-ONNX = "model.onnx"
-NATIVE = "model.lgb.txt"
-METADATA = "metadata.json"
 
 
 @dataclass
@@ -43,7 +40,7 @@ class LocalModel:
     folder: Path
     onnx_path: Path
     md5: str | None  # md5 of model.onnx (verified), None for an untracked work-tree file
-    metadata: dict[str, Any] | None
+    metadata: ModelMetadata | None
     native_path: Path | None = None  # model.lgb.txt, when asked for and available
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +70,7 @@ def _open_folder(resolved: ResolvedModel, native: bool) -> LocalModel:
     folder = resolved.folder
     onnx = folder / ONNX
     md5 = _checked_local(onnx)
-    meta_file = folder / METADATA
-    metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    metadata = load_metadata(folder) if (folder / METADATA).is_file() else None
     native_path = None
     if native:
         native_path = folder / NATIVE
@@ -96,7 +92,8 @@ def _open_commit(project: ProjectConfig, resolved: ResolvedModel, native: bool) 
     commit, rel = resolved.commit, resolved.model_path
     assert commit is not None and rel is not None
     raw_meta = git.show(commit, f"{rel}/{METADATA}")
-    metadata = json.loads(raw_meta) if raw_meta else None
+    origin = f"{rel}/{METADATA} at {commit[:10]}"
+    metadata = parse_metadata(raw_meta, origin) if raw_meta else None
     names = [ONNX, NATIVE] if native else [ONNX]
     md5s = {n: _pointer_md5(git, commit, rel, n) for n in names}
 
@@ -110,8 +107,8 @@ def _open_commit(project: ProjectConfig, resolved: ResolvedModel, native: bool) 
         with atomic_dir(target) as tmp:
             for n, src in sources.items():
                 _link_or_copy(src, tmp / n)
-            if metadata is not None:
-                (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+            if raw_meta:
+                (tmp / METADATA).write_bytes(raw_meta)  # the committed file, byte for byte
     return LocalModel(
         resolved,
         target,

@@ -25,6 +25,7 @@ import yaml
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import MlxError, RefError
+from mlx.model_files import METADATA
 from mlx.registry import tags as T
 from mlx.registry.store import Registry, VersionState
 from mlx.util import yamlsafe
@@ -228,14 +229,13 @@ def _at_commit(project, git, ref, kind, name, commit, **kw) -> ResolvedModel:
 
 def _from_folder(project: ProjectConfig, ref: str, folder: Path) -> ResolvedModel:
     name = project.config.model.name
-    meta = folder / "metadata.json"
-    if folder != project.model_dir.resolve() and meta.is_file():
-        import json
+    if folder != project.model_dir.resolve() and (folder / METADATA).is_file():
+        from mlx.metadata import load_metadata
 
         try:
-            name = json.loads(meta.read_text(encoding="utf-8")).get("name") or name
-        except (OSError, ValueError):
-            pass
+            name = load_metadata(folder).name
+        except MlxError:
+            pass  # not a model folder mlx can read: the config's model name stands
     return ResolvedModel(ref, "path", name, folder=folder)
 
 

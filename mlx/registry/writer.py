@@ -31,7 +31,9 @@ import yaml
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.errors import GitError, RegistryBusy, RemoteUnreachable, UsageError
+from mlx.errors import GitError, MlxError, RegistryBusy, RemoteUnreachable, UsageError
+from mlx.metadata import ModelMetadata, parse_metadata
+from mlx.model_files import METADATA
 from mlx.util import yamlsafe
 
 LOCK_NAME = "mlx-registry.lock"
@@ -82,7 +84,7 @@ class CommitFacts:
     model_path: str
     model_md5: str | None = None  # from model.onnx.dvc
     pointers: dict[str, str] = field(default_factory=dict)  # file name → md5
-    metadata: dict[str, Any] | None = None
+    metadata: ModelMetadata | None = None  # None when absent or not mlx metadata
     eval: dict[str, Any] | None = None  # eval/metrics.json
 
 
@@ -93,9 +95,21 @@ def read_commit(git: Git, commit: str, model_path: str) -> CommitFacts:
         if text is not None:
             facts.pointers[name] = dvc.parse_pointer(text, Path(name)).md5
     facts.model_md5 = facts.pointers.get("model.onnx")
-    facts.metadata = _json_at(git, commit, f"{model_path}/metadata.json")
+    facts.metadata = _metadata_at(git, commit, f"{model_path}/{METADATA}")
     facts.eval = _json_at(git, commit, f"{model_path}/eval/metrics.json")
     return facts
+
+
+def _metadata_at(git: Git, commit: str, path: str) -> ModelMetadata | None:
+    """The commit's model metadata; an old or foreign file reads as none (lineage still
+    has the pointers and the eval results)."""
+    raw = git.show(commit, path)
+    if raw is None:
+        return None
+    try:
+        return parse_metadata(raw, f"{path} at {commit[:10]}")
+    except MlxError:
+        return None
 
 
 def _json_at(git: Git, commit: str, path: str) -> dict[str, Any] | None:
@@ -155,10 +169,13 @@ def lineage_message(
     if facts is not None:
         block["commit"] = facts.commit
         block["model"] = {"path": facts.model_path, "md5": facts.model_md5}
-        data = (facts.metadata or {}).get("data") or (facts.eval or {}).get("data") or {}
+        meta = facts.metadata
+        data = (meta.data.model_dump() if meta and meta.data else None) or (
+            (facts.eval or {}).get("data") or {}
+        )
         if data:
             block["data"] = {"path": data.get("path"), "md5": data.get("md5")}
-        metrics = (facts.eval or {}).get("metrics") or (facts.metadata or {}).get("metrics")
+        metrics = (facts.eval or {}).get("metrics") or (meta.metrics if meta else None)
         if metrics:
             block["metrics"] = metrics
         if facts.eval is not None:

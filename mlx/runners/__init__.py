@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import MissingExtra, UsageError
+from mlx.metadata import ModelMetadata
 
 Log = Callable[[str], None]
 
@@ -42,7 +43,7 @@ class Runner(Protocol):
 
     def train(
         self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, Any]: ...
+    ) -> ModelMetadata: ...
 
 
 def get_runner(project: ProjectConfig, name: str | None) -> Runner:

@@ -11,7 +11,6 @@ worker counts, memory, shared paths).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable, UsageError
-from mlx.model_files import METADATA
+from mlx.metadata import ModelMetadata, write_metadata
 from mlx.runners import TrainJob
 
 CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")
@@ -114,7 +113,7 @@ class DaskRunner:
 
     def train(
         self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, Any]:
+    ) -> ModelMetadata:
         import platform
         import socket
 
@@ -161,10 +160,10 @@ class DaskRunner:
                 context=job.context | {"runner": runner},
                 booster_factory=boost,
             )
-        meta["runner"] |= (factory.used or {}) | {
-            "duration_s": round(time.perf_counter() - started, 3)
-        }
-        (job.out_dir / METADATA).write_text(
-            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        meta.runner = (
+            meta.runner
+            | (factory.used or {})
+            | {"duration_s": round(time.perf_counter() - started, 3)}
         )
+        write_metadata(job.out_dir, meta)
         return meta

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from mlx.metadata import ModelMetadata
 from mlx.runners import TrainJob
 
 
@@ -30,7 +31,7 @@ class LocalRunner:
 
     def train(
         self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, Any]:
+    ) -> ModelMetadata:
         from mlx.train.stage import run_train_stage
 
         context = job.context | {"runner": self.describe()}

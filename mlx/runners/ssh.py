@@ -25,6 +25,7 @@ from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.config.sections import SshRunner as SshSpec
 from mlx.errors import ExitCode, IntegrityError, MlxError, StageFailed
+from mlx.metadata import CodeInfo, ModelMetadata, load_metadata, write_metadata
 from mlx.model_files import METADATA, NATIVE, ONNX
 from mlx.runners import Log, TrainJob
 from mlx.runners.bundle import Bundle, committed_state, data_inputs
@@ -86,7 +87,7 @@ class SshRunner:
 
     # --- train -----------------------------------------------------------------------
 
-    def train(self, job: TrainJob, progress: Progress | None = None) -> dict[str, Any]:
+    def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata:
         project = job.project
         git = Git.discover(project.root)
         bundle = committed_state(project, git)
@@ -95,7 +96,7 @@ class SshRunner:
         )
         return run_sync(lambda: self._train(job, git, bundle, inputs, progress))
 
-    async def _train(self, job, git, bundle, inputs, progress) -> dict[str, Any]:
+    async def _train(self, job, git, bundle, inputs, progress) -> ModelMetadata:
         started = time.perf_counter()
         async with await SshSession.open(self.spec) as session:
             host = Host(session, self.spec, job.log)
@@ -133,14 +134,14 @@ class SshRunner:
                 meta = await self._fetch_model(host, run, job.out_dir)
             finally:
                 await asyncio.shield(host.remove(run))
-        meta["runner"] = meta.get("runner", {}) | {
-            "stage_duration_s": meta.get("runner", {}).get("duration_s"),
+        meta.runner = meta.runner | {
+            "stage_duration_s": meta.runner.get("duration_s"),
             "duration_s": round(time.perf_counter() - started, 3),
         }
-        meta["code"] = meta.get("code", {}) | bundle.to_dict() | {"dirty": False}
-        (job.out_dir / METADATA).write_text(
-            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        meta.code = CodeInfo.model_validate(
+            meta.code.model_dump(exclude_unset=True) | bundle.to_dict() | {"dirty": False}
         )
+        write_metadata(job.out_dir, meta)
         return meta
 
     async def _prepare(
@@ -195,7 +196,7 @@ class SshRunner:
             hint="the lines above are the host's output",
         )
 
-    async def _fetch_model(self, host: Host, run: str, out_dir: Path) -> dict[str, Any]:
+    async def _fetch_model(self, host: Host, run: str, out_dir: Path) -> ModelMetadata:
         """Bring back only the declared outputs and check them against the manifest."""
         text = await host.s.read_text(f"{run}/manifest.json")
         if not text:
@@ -211,7 +212,7 @@ class SshRunner:
                     f"{name} from {host.s.label} has md5 {actual}, the host reported "
                     f"{files.get(name)}; the transfer is corrupt",
                 )
-        return json.loads((out_dir / METADATA).read_text(encoding="utf-8"))
+        return load_metadata(out_dir)
 
 
 def _progress_or_log(progress: Progress | None, log: Log) -> Log:

@@ -18,8 +18,9 @@ from typing import Any
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.errors import IntegrityError, StageFailed
-from mlx.model_files import METADATA, ONNX, load_metadata
+from mlx.errors import IntegrityError, StageFailed, UsageError
+from mlx.metadata import load_metadata
+from mlx.model_files import METADATA, ONNX
 from mlx.runners import Log
 from mlx.runners.bundle import committed_state, data_inputs
 from mlx.runners.ssh import SshRunner, job_config, remote_error, run_sync
@@ -77,10 +78,12 @@ def evaluate(
     meta = load_metadata(model_dir)
     pointer = model_dir / f"{ONNX}{dvc.POINTER_SUFFIX}"
     bundle = committed_state(project, git, [model_dir / METADATA, pointer])
-    data = meta["data"]
-    paths: dict[str, Path | None] = {"data": project.resolve(data["path"])}
-    if data.get("test_path"):
-        paths["test"] = project.resolve(data["test_path"])
+    data = meta.data
+    if data is None:
+        raise UsageError(f"{model_dir / METADATA} records no training data (key 'data')")
+    paths: dict[str, Path | None] = {"data": project.resolve(data.path)}
+    if data.test_path:
+        paths["test"] = project.resolve(data.test_path)
     inputs = data_inputs(project, git, paths, ship=False)
 
     async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -136,7 +139,7 @@ async def _ship_model(host: Host, folder: Path, remote: str) -> None:
     """model.onnx (checked against its metadata first) and metadata.json into ``remote``."""
     meta = load_metadata(folder)
     dvc.require_data(folder / ONNX)
-    dvc.verify(folder / ONNX, meta["onnx"]["md5"])
+    dvc.verify(folder / ONNX, meta.require_onnx(str(folder / METADATA)).md5)
     await host.s.check(f"mkdir -p {q(remote)}", "creating a model folder")
     for name in (ONNX, METADATA):
         await host.s.put(folder / name, f"{remote}/{name}")

@@ -66,19 +66,20 @@ def load_scoring_model(folder: Path | str, threads: int = 0) -> ServedModel:
     ``threads`` = onnxruntime intra-op threads (0 = one per core). The file's md5 must
     match ``metadata.json``. Imports no pandas, lightgbm or DVC.
     """
-    from mlx.model_files import load_metadata
+    from mlx.metadata import load_metadata
 
     folder = Path(folder)
     meta = load_metadata(folder)
+    onnx = meta.require_onnx(str(folder))
     spec = {
-        "name": meta["name"],
-        "onnx_path": str(folder / meta["onnx"]["file"]),
-        "md5": meta["onnx"].get("md5"),
-        "features": meta["features"],
-        "id_column": meta.get("id"),
-        "task": meta["task"],
-        "classes": meta.get("classes"),
-        "commit": (meta.get("code") or {}).get("commit") or "",
+        "name": meta.name,
+        "onnx_path": str(folder / onnx.file),
+        "md5": onnx.md5,
+        "features": [f.to_dict() for f in meta.features],
+        "id_column": meta.id,
+        "task": meta.task,
+        "classes": meta.classes,
+        "commit": meta.code.commit or "",
     }
     return ServedModel.load(spec, threads=threads)
 

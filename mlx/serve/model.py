@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlx.errors import IntegrityError, UsageError
+from mlx.model_files import score_of
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -205,10 +206,7 @@ class ServedModel:
 
     def score(self, outputs: list[np.ndarray]) -> np.ndarray:
         """The one number per row monitoring tracks (docs/internals.md, Score)."""
-        if self.task == "regression":
-            return outputs[0][:, 0]
-        probs = outputs[1]
-        return probs[:, 1] if self.task == "binary" else probs.max(axis=1)
+        return score_of(self.task, outputs[0] if self.task == "regression" else outputs[1])
 
     def warmup(self, rounds: int = 3) -> None:
         """Run a few calls so the first request pays no one-off costs."""

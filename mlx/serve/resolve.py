@@ -13,11 +13,11 @@ model of ``mlops.yaml``), or anything the registry's resolver takes (``churn#pro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from mlx.adapters import dvc
 from mlx.errors import DataNotAvailable, IntegrityError, RefError
-from mlx.model_files import METADATA, load_metadata
+from mlx.metadata import ModelMetadata, load_metadata
+from mlx.model_files import METADATA
 from mlx.serve.spec import ModelSpec
 
 
@@ -36,10 +36,10 @@ def resolve_model(project, ref: str | None) -> ModelSpec:
             raise RefError(f"cannot resolve model reference {ref!r}", hint=hint)
         return _via_registry(project, ref, *registry)
     meta = load_metadata(folder)
-    onnx = folder / meta["onnx"]["file"]
+    onnx = folder / meta.require_onnx(str(folder / METADATA)).file
     root = project.root if project is not None else folder
     onnx, md5 = _verified(onnx, meta, root)
-    commit = (meta.get("code") or {}).get("commit") or ""
+    commit = meta.code.commit or ""
     version = f"md5-{md5[:8]}"
     registered = _registered(project, meta, md5) if ref is None else None
     if registered is not None:  # the working-tree model is a registered version: say which
@@ -47,7 +47,7 @@ def resolve_model(project, ref: str | None) -> ModelSpec:
     return ModelSpec.from_metadata(meta, onnx, md5, version, commit, ref or str(folder))
 
 
-def _registered(project, meta: dict[str, Any], md5: str):
+def _registered(project, meta: ModelMetadata, md5: str):
     """The registered version the working-tree model is, or None (no git, no match)."""
     if project is None:
         return None
@@ -55,7 +55,7 @@ def _registered(project, meta: dict[str, Any], md5: str):
     from mlx.registry.refs import registered_version_of
 
     try:
-        return registered_version_of(project, meta["name"], meta["onnx"]["file"], md5)
+        return registered_version_of(project, meta.name, meta.require_onnx().file, md5)
     except MlxError:  # not a git repository, unreadable tags: the md5 names it then
         return None
 
@@ -76,7 +76,7 @@ def _via_registry(project, ref: str | None, resolve, open_model) -> ModelSpec:
     onnx = Path(local.onnx_path)
     md5 = _check_metadata_md5(onnx, meta, local.md5)
     version = resolved.version or f"md5-{md5[:8]}"
-    commit = resolved.commit or (meta.get("code") or {}).get("commit") or ""
+    commit = resolved.commit or meta.code.commit or ""
     label = getattr(resolved, "label", None) or ref or ""
     return ModelSpec.from_metadata(meta, onnx, md5, version, commit, ref or str(label))
 
@@ -98,7 +98,7 @@ def _local_folder(project, ref: str | None) -> Path | None:
     return None
 
 
-def _verified(onnx: Path, meta: dict[str, Any], root: Path) -> tuple[Path, str]:
+def _verified(onnx: Path, meta: ModelMetadata, root: Path) -> tuple[Path, str]:
     """The file to load (the work-tree file, or the DVC cache copy when it is not checked
     out) and its md5, checked against the ``.dvc`` pointer and ``metadata.json``."""
     pointer = dvc.read_pointer(onnx)
@@ -115,9 +115,9 @@ def _verified(onnx: Path, meta: dict[str, Any], root: Path) -> tuple[Path, str]:
     return onnx, _check_metadata_md5(onnx, meta, md5)
 
 
-def _check_metadata_md5(onnx: Path, meta: dict[str, Any], md5: str | None) -> str:
+def _check_metadata_md5(onnx: Path, meta: ModelMetadata, md5: str | None) -> str:
     actual = md5 or dvc.file_md5(onnx)
-    recorded = (meta.get("onnx") or {}).get("md5")
+    recorded = meta.onnx.md5 if meta.onnx else None
     if recorded and recorded != actual:
         raise IntegrityError(
             f"{onnx} has md5 {actual}, but metadata.json records {recorded}; refusing to serve it",

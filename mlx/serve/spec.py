@@ -10,7 +10,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # workers read the spec as JSON: no pydantic there
+    from mlx.metadata import ModelMetadata
 
 
 @dataclass
@@ -32,18 +35,18 @@ class ModelSpec:
 
     @classmethod
     def from_metadata(
-        cls, meta: dict[str, Any], onnx_path: Path, md5: str, version: str, commit: str, ref: str
+        cls, meta: ModelMetadata, onnx_path: Path, md5: str, version: str, commit: str, ref: str
     ) -> ModelSpec:
         return cls(
-            name=meta["name"],
+            name=meta.name,
             version=version,
             commit=commit,
             md5=md5,
             onnx_path=str(onnx_path),
-            task=meta["task"],
-            classes=meta.get("classes"),
-            id_column=meta.get("id"),
-            features=meta["features"],
+            task=meta.task,
+            classes=meta.classes,
+            id_column=meta.id,
+            features=[f.to_dict() for f in meta.features],
             ref=ref,
         )
 

@@ -9,7 +9,6 @@ runs it from a JSON job file on a remote host).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from typing import Any
 
 from mlx.config.model import MlxConfig
 from mlx.errors import DataValidationFailed
-from mlx.model_files import FORMAT, METADATA, NATIVE, ONNX
+from mlx.metadata import ModelMetadata, write_metadata
+from mlx.model_files import FORMAT, METADATA, NATIVE, ONNX, score_of
 
 Progress = Callable[[int, int], None]
 
@@ -33,7 +33,7 @@ def run_train_stage(
     context: dict[str, Any] | None = None,
     progress: Progress | None = None,
     booster_factory: Callable[..., Any] | None = None,
-) -> dict[str, Any]:
+) -> ModelMetadata:
     """Train and write the model files; returns the metadata written.
 
     ``context`` carries what only the caller knows (data md5/path as tracked, code
@@ -117,11 +117,7 @@ def run_train_stage(
     onnx_pred = parity_report.held_out
     clock.lap("parity")
     metrics = quick_metrics(task, y_test, onnx_pred)
-    scores = (
-        onnx_pred[:, 1]
-        if task == "binary"
-        else (onnx_pred.max(axis=1) if task == "multiclass" else onnx_pred)
-    )
+    scores = score_of(task, onnx_pred)  # held-out rows: the reference for prediction drift
 
     native_text = booster.model_to_string()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,10 +159,9 @@ def run_train_stage(
         )
     meta.setdefault("runner", {})["duration_s"] = round(time.perf_counter() - started, 3)
     meta["runner"]["phases_s"] = clock.phases
-    (out_dir / METADATA).write_text(
-        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    return meta
+    typed = ModelMetadata.model_validate(meta)  # the writer obeys the readers' contract
+    write_metadata(out_dir, typed)
+    return typed
 
 
 class _Phases:
@@ -255,7 +250,7 @@ def _job(job: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
     )
     return {
         "files": file_md5s(out_dir, [ONNX, NATIVE, METADATA]),
-        "duration_s": meta["runner"]["duration_s"],
+        "duration_s": meta.runner["duration_s"],
     }
 
 

@@ -16,7 +16,8 @@ from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import RefError
 from mlx.evaluate.stage import SCORES, run_eval_stage
-from mlx.model_files import EVAL_DIR, METADATA, load_metadata
+from mlx.metadata import load_metadata
+from mlx.model_files import EVAL_DIR, METADATA
 
 
 @dataclass
@@ -147,7 +148,7 @@ def record_results(
     if commit and result.changed:
         from mlx.metrics import headline
 
-        task = load_metadata(model_dir)["task"]
+        task = load_metadata(model_dir).task
         verdict = "passed" if doc["passed"] else "FAILED"
         shown = headline(task, doc["metrics"])
         result.commit = git.commit(

@@ -113,13 +113,14 @@ def _checkout_data(project: ProjectConfig, root: Path) -> None:
 
 
 def _current_md5(report: MonitorReport) -> str | None:
-    import json
+    from mlx.metadata import load_metadata
+    from mlx.model_files import METADATA
 
     folder = report.model.get("path")
-    meta = Path(folder) / "metadata.json" if folder else None
-    if meta is None or not meta.is_file():
+    if not folder or not (Path(folder) / METADATA).is_file():
         return None
-    return (json.loads(meta.read_text(encoding="utf-8")).get("onnx") or {}).get("md5")
+    meta = load_metadata(Path(folder))
+    return meta.onnx.md5 if meta.onnx else None
 
 
 def _message(project: ProjectConfig, report: MonitorReport, metrics: dict[str, float]) -> str:

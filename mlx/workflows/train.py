@@ -22,6 +22,7 @@ from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import UsageError
+from mlx.metadata import ModelMetadata, parse_metadata
 from mlx.model_files import METADATA, NATIVE, ONNX
 
 
@@ -95,11 +96,11 @@ def train(
         name=cfg.model.name,
         task=cfg.model.task,
         model_dir=str(rel_dir),
-        metrics=meta["metrics"],
-        parity=meta["parity"],
-        onnx_md5=meta["onnx"]["md5"],
-        data=meta["data"],
-        runner=meta.get("runner", {}),
+        metrics=meta.metrics,
+        parity=meta.parity,
+        onnx_md5=meta.require_onnx().md5,
+        data=meta.data.model_dump(exclude_unset=True) if meta.data else {},
+        runner=meta.runner,
         changed=changed,
         notes=notes,
     )
@@ -115,11 +116,11 @@ def train(
     return result
 
 
-def commit_message(meta: dict[str, Any]) -> str:
+def commit_message(meta: ModelMetadata) -> str:
     from mlx.metrics import headline
 
-    shown = headline(meta["task"], meta["metrics"])
-    return f"Train {meta['name']}: {shown} (data {meta['data']['md5'][:8]})"
+    data = f" (data {meta.data.md5[:8]})" if meta.data else ""
+    return f"Train {meta.name}: {headline(meta.task, meta.metrics)}{data}"
 
 
 def _data_context(
@@ -167,7 +168,7 @@ def _no_interrupt() -> Iterator[None]:
 
 
 def _install(
-    project: ProjectConfig, git: Git, staging: Path, model_dir: Path, meta: dict
+    project: ProjectConfig, git: Git, staging: Path, model_dir: Path, meta: ModelMetadata
 ) -> list[str]:
     """Move the staged files into the model folder, track them, declare the artifact."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -207,23 +208,21 @@ _VOLATILE_RUNNER = ("duration_s", "phases_s")
 def same_model(installed: Path, staged: Path) -> bool:
     """Whether the staged metadata describes the installed model again (same ONNX and
     native bytes, data, params, metrics), differing only in :data:`_VOLATILE` keys."""
-    import json
+    from mlx.errors import MlxError
 
     if not installed.is_file():
         return False
     try:
-        old, new = json.loads(installed.read_bytes()), json.loads(staged.read_bytes())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(old, dict) or not isinstance(new, dict):
+        old = parse_metadata(installed.read_bytes(), str(installed))
+        new = parse_metadata(staged.read_bytes(), str(staged))
+    except (OSError, MlxError):  # an unreadable old file is replaced, not compared
         return False
     return _stable(old) == _stable(new)
 
 
-def _stable(meta: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in meta.items() if k not in _VOLATILE}
-    if isinstance(out.get("runner"), dict):
-        out["runner"] = {k: v for k, v in out["runner"].items() if k not in _VOLATILE_RUNNER}
+def _stable(meta: ModelMetadata) -> dict[str, Any]:
+    out = meta.model_dump(mode="json", exclude=set(_VOLATILE))
+    out["runner"] = {k: v for k, v in out["runner"].items() if k not in _VOLATILE_RUNNER}
     return out
 
 

@@ -36,7 +36,10 @@ def test_spool_to_parquet_keeps_only_sampled_requests(binary_project, tmp_path):
     files = list(spool_dir(tmp_path, model.name).glob("*.spool"))
     assert len(files) == 1
     meta = metadata(binary_project)
-    spec = ModelSpec.from_metadata(meta, model_dir(binary_project) / "model.onnx", meta["onnx"]["md5"], "v9", "abc", "")  # fmt: skip
+    from mlx.metadata import load_metadata
+
+    typed = load_metadata(model_dir(binary_project))
+    spec = ModelSpec.from_metadata(typed, model_dir(binary_project) / "model.onnx", meta["onnx"]["md5"], "v9", "abc", "")  # fmt: skip
     log = ParquetLog(tmp_path, spec, max_rows_per_file=5, max_file_seconds=60)
     assert drain_spool(spool_dir(tmp_path, model.name), log) == 7
     log.close_file()
