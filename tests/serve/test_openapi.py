@@ -45,6 +45,7 @@ def test_the_document_lists_every_route_the_server_has(binary_project, tmp_path)
     meta = metadata(binary_project)
     onnx = model_dir(binary_project) / "model.onnx"
     spec = ModelSpec.from_metadata(meta, onnx, meta["onnx"]["md5"], "v9.9.9", "", "test")
+
     async def build() -> App:  # the batcher binds to the running loop, as in a worker
         return App(ServeSpec(model=spec, run_dir=str(tmp_path)), ServedModel.load(spec))
 
