@@ -155,20 +155,18 @@ def _fast_per_column(inputs: list, model: ServedModel, allow_non_finite: bool) -
         n = shape[0]
         if type(n) is not int or n < 1 or shape[1:] not in ([], [1]):
             return None
-        datas = [i["data"] for i in inputs]
-        if list(map(type, datas)).count(list) != len(datas):
-            return None
+        datas = [i["data"] for i in inputs]  # lists, or a str/dict of length n (see below)
         if list(map(len, datas)) != [n] * len(datas):
             return None
     except (KeyError, TypeError, IndexError):
         return None
     if schema.all_numeric:
         if n == 1:  # one row: a flat list converts faster than a list of lists
-            flat = [d[0] for d in datas]
-            try:  # numbers only (None, text, lists raise); finite, within float32's range
+            try:  # numbers only (None, text, lists, a dict's missing 0 raise); finite, in range
+                flat = [d[0] for d in datas]
                 if not (-_F32_MAX <= min(flat) and max(flat) <= _F32_MAX and isfinite(sum(flat))):
                     return None
-            except (TypeError, OverflowError):
+            except (TypeError, OverflowError, KeyError):
                 return None
             return Rows(1, np.array(flat, dtype=np.float32).reshape(-1, 1), [])
         try:
@@ -182,9 +180,9 @@ def _fast_per_column(inputs: list, model: ServedModel, allow_non_finite: bool) -
         if not allow_non_finite and not np.isfinite(num).all():
             return None  # NaN or inf sent as a value: the full path names it
         return Rows(n, num, [])
-    columns = dict(zip(names, datas, strict=True))
-    if any(type(d[0]) is list for d in datas):
+    if list(map(type, datas)).count(list) != len(datas) or any(type(d[0]) is list for d in datas):
         return None
+    columns = dict(zip(names, datas, strict=True))
     return build_rows(schema, columns, n, allow_non_finite, "input")
 
 
