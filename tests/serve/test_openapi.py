@@ -63,21 +63,25 @@ def test_the_document_lists_every_route_the_server_has(binary_project, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def fuzz_servers(binary_project, tmp_path_factory):
-    """The binary model served twice: without a token and with one."""
+def fuzz_servers(binary_project, numeric_project, tmp_path_factory):
+    """The binary model served without a token and with one; the all-numeric model (which
+    also takes one [N, n_features] tensor: another decoding path) without."""
     from tests.serve.conftest import _stop, copy_project, start_server
 
     project = copy_project(binary_project, tmp_path_factory.mktemp("fuzz") / "p")
     flags = ("--no-prediction-log", "--no-access-log")
-    open_server = start_server(project, *flags)
-    token_server = start_server(project, *flags, env={"MLX_SERVE_TOKEN": TOKEN})
-    yield open_server, token_server
-    _stop(open_server)
-    _stop(token_server)
+    servers = [
+        start_server(project, *flags),
+        start_server(project, *flags, env={"MLX_SERVE_TOKEN": TOKEN}),
+        start_server(copy_project(numeric_project, tmp_path_factory.mktemp("fuzz") / "n"), *flags),
+    ]
+    yield servers
+    for server in servers:
+        _stop(server)
 
 
 def test_the_document_is_served_without_a_token_for_the_served_model(fuzz_servers):
-    _, server = fuzz_servers
+    server = fuzz_servers[1]
     with server.client() as c:
         assert c.get("/v2").status_code == 401
         doc = c.get("/openapi.json")
@@ -118,8 +122,9 @@ def _schemathesis(server, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_schemathesis_finds_no_failure(fuzz_servers):
-    result = _schemathesis(fuzz_servers[0])
+@pytest.mark.parametrize("model", ["binary", "numeric"])
+def test_schemathesis_finds_no_failure(fuzz_servers, model):
+    result = _schemathesis(fuzz_servers[0 if model == "binary" else 2])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1]
 
