@@ -119,6 +119,7 @@ def _schemathesis(server, *extra: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=server.cwd,  # whatever schemathesis leaves behind stays in the temp project
     )
 
 
@@ -160,5 +161,6 @@ def test_schemathesis_with_a_token_checks_every_protected_route_refuses_without_
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=server.cwd,
     )
     assert bad.returncode != 0 and "without authentication" in bad.stdout, bad.stdout[-3000:]
