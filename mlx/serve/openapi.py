@@ -41,10 +41,10 @@ def main() -> None:  # pragma: no cover - a maintainer's tool
     import os
     import tempfile
 
-    import yaml
+    from mlx.util.yamlsafe import safe_load
 
     source = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
-    doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+    doc = safe_load(source.read_text(encoding="utf-8"))
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     fd, tmp = tempfile.mkstemp(dir=JSON_COPY.parent, prefix=".openapi-")
     with os.fdopen(fd, "wb") as fh:
