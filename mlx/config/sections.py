@@ -162,7 +162,9 @@ class ServeConfig(Strict):
         16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
     allow_non_finite: bool = Field(
-        False, description="Accept inf/-inf in numeric inputs (NaN means missing)."
+        False,
+        description="Accept NaN (as missing) and inf/-inf in numeric inputs; without it "
+        "they get 400 and null is the one missing value.",
     )
     token_env: str = Field(
         "MLX_SERVE_TOKEN", description="Environment variable holding the optional bearer token."
@@ -170,8 +172,13 @@ class ServeConfig(Strict):
     keep_alive_seconds: float = Field(
         30.0,
         gt=0,
-        description="Close idle keep-alive connections, and answer 408 to requests that "
-        "stall, after this many seconds.",
+        description="Close idle keep-alive connections after this many seconds.",
+    )
+    request_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A request whose headers and body have not all arrived this many seconds "
+        "after its first byte gets 408 and its connection is closed.",
     )
     graceful_seconds: float = Field(
         30.0, gt=0, description="On SIGTERM, wait this long for in-flight requests to finish."

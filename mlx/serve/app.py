@@ -25,11 +25,13 @@ from mlx.serve.encode import mlflow_body, predict_body
 from mlx.serve.errors import BadRequest
 from mlx.serve.http import JSON, Request
 from mlx.serve.model import ServedModel
+from mlx.serve.openapi import openapi_document
 from mlx.serve.spec import ServeSpec
 from mlx.serve.v2 import decode_v2, encode_v2
 
 OCTET = b"application/octet-stream"
 GET, POST = (b"GET", b"HEAD"), (b"POST",)
+PUBLIC = ("health", "docs")  # routes that answer without the bearer token
 
 
 class App:
@@ -58,6 +60,7 @@ class App:
             sample_rate=spec.prediction_log.sample_rate,
         )
         self.ready = True
+        self.openapi = openapi_document(model, token=self.token is not None)
         self._rid_prefix = f"{os.getpid():x}-{int(time.time() * 1000):x}-"
         self._rid_seq = 0
         self.routes = self._routes()
@@ -101,6 +104,8 @@ class App:
                 ),
             ),  # fmt: skip
             "/metrics": ("metrics", GET, self._metrics),
+            "/openapi.json": ("docs", GET, self._const(self.openapi)),
+            "/v2/docs/dataplane.json": ("docs", GET, self._const(self.openapi)),
             "/invocations": ("invocations", POST, self._invocations),
             "/predict": ("predict", POST, self._predict),
         }
@@ -113,17 +118,22 @@ class App:
     def handle(self, req: Request) -> None:
         """Entry point for every request (called by the HTTP layer)."""
         try:
-            entry = self.routes.get(req.path)
+            path = req.path
+            entry = self.routes.get(path)
             if entry is None:
-                self._not_found(req)
-                return
+                if len(path) > 1 and path[-1] == "/":  # /v2/ and /v2 answer alike
+                    path = path.rstrip("/") or "/"
+                    entry = self.routes.get(path)
+                if entry is None:
+                    self._not_found(req)
+                    return
             route, methods, handler = entry
             req.route = route
-            if self.token is not None and route != "health" and not self._authorized(req):
-                return
             if req.method not in methods:
                 allow = b"GET, HEAD" if methods is GET else b"POST"
-                req.error(405, f"{req.method.decode()} is not allowed on {req.path}; use {allow.decode()}", b"allow: " + allow + b"\r\n")  # fmt: skip
+                req.error(405, f"{req.method.decode()} is not allowed on {path}; use {allow.decode()}", b"allow: " + allow + b"\r\n")  # fmt: skip
+                return
+            if self.token is not None and route not in PUBLIC and not self._authorized(req):
                 return
             handler(req)
         except BadRequest as exc:
@@ -204,9 +214,9 @@ class App:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             if b"NaN" in raw or b"Infinity" in raw:  # what Python's json (and tritonclient) write
-                try:
+                try:  # parsed so the 400 can name the column that holds them
                     return json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
             raise BadRequest(f"malformed JSON: {exc}") from None
 

@@ -29,6 +29,7 @@ NUMPY_TYPES = {
     "FP64": np.dtype("<f8"),
 }
 NUMERIC_DATATYPES = frozenset(NUMPY_TYPES)
+DATATYPES = (*NUMPY_TYPES, "BYTES")  # every tensor datatype the protocol defines
 _LEN = struct.Struct("<I")
 
 

@@ -41,60 +41,97 @@ def build_rows(
     """Rows from one flat sequence (list or numpy array) of ``n`` values per feature."""
     if n == 0:
         raise BadRequest("the request has no rows to score")
-    num = numeric_block([columns[f.name] for f in schema.numeric], schema, n, noun)
-    if not allow_non_finite and np.isinf(num).any():
-        bad = [f.name for f in schema.numeric if np.isinf(num[f.pos]).any()]
-        raise BadRequest(
-            f"{noun} {bad[0]!r} has an infinite value (inf is not allowed; null means missing)"
-        )
+    num = numeric_block(
+        [columns[f.name] for f in schema.numeric], schema, n, noun, allow_non_finite
+    )
     cats = [string_column(columns[f.name], f.name, noun) for f in schema.categorical]
     return Rows(n, num, cats, ids)
 
 
-def numeric_block(values: list, schema: Schema, n: int, noun: str) -> np.ndarray:
-    """[len(values), n] float32 from lists of JSON numbers or numpy arrays."""
+def non_finite(name: str, noun: str, values: np.ndarray, row: int | None = None) -> BadRequest:
+    """The 400 for NaN or an infinity (or a number past float32's range) in a numeric
+    feature: ``null`` is the one way to say missing, so NaN is refused like inf."""
+    if row is None:
+        row = int(np.flatnonzero(~np.isfinite(values))[0])
+    what = "a NaN value" if math.isnan(values[row]) else "an infinite value"
+    return BadRequest(
+        f"{noun} {name!r} has {what} at row {row}: NaN and infinities are not accepted "
+        "(send null for a missing value, or set serve.allow_non_finite)"
+    )
+
+
+def finite_f32(arr: np.ndarray, name: str, noun: str, allow_non_finite: bool) -> np.ndarray:
+    """``arr`` (numbers only, no nulls) as float32, refusing NaN, inf and overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    if not allow_non_finite and not np.isfinite(out).all():
+        raise non_finite(name, noun, out.ravel())
+    return out
+
+
+def numeric_block(
+    values: list, schema: Schema, n: int, noun: str, allow_non_finite: bool = False
+) -> np.ndarray:
+    """[len(values), n] float32 from lists of JSON numbers or numpy arrays (binary
+    tensors); null becomes NaN (missing), NaN and inf sent as values are refused."""
     if not values:
         return np.empty((0, n), dtype=np.float32)
     if any(type(v) is np.ndarray for v in values):
         out = np.empty((len(values), n), dtype=np.float32)
         for j, v in enumerate(values):
-            out[j] = v if type(v) is np.ndarray else numeric_list(v, schema.numeric[j].name, noun)
+            name = schema.numeric[j].name
+            if type(v) is np.ndarray:
+                out[j] = finite_f32(v, name, noun, allow_non_finite)
+            else:
+                out[j] = numeric_list(v, name, noun, allow_non_finite)
         return out
     try:
         arr = np.array(values)
     except (ValueError, TypeError):
         arr = None
-    if arr is None or arr.dtype.kind not in "fiub" or arr.shape != (len(values), n):
-        arr = _checked_numeric(values, schema, n, noun)
-    with np.errstate(over="ignore"):
-        return arr.astype(np.float32)
+    if arr is not None and arr.dtype.kind in "fiub" and arr.shape == (len(values), n):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr.astype(np.float32)
+        if not allow_non_finite and not np.isfinite(out).all():
+            j = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            raise non_finite(schema.numeric[j].name, noun, out[j])
+        return out
+    out = np.empty((len(values), n), dtype=np.float32)
+    for j, col in enumerate(values):
+        out[j] = numeric_list(col, schema.numeric[j].name, noun, allow_non_finite)
+    return out
 
 
-def numeric_list(values: list, name: str, noun: str) -> np.ndarray:
+def numeric_list(values: list, name: str, noun: str, allow_non_finite: bool = False) -> np.ndarray:
+    """float32 from one list of JSON values: numbers, or null for missing (NaN)."""
     try:
         arr = np.array(values)
     except (ValueError, TypeError):
         arr = None
-    if arr is None or arr.dtype.kind not in "fiub" or arr.ndim != 1:
-        arr = _checked_list(values, name, noun)
-    return arr
-
-
-def _checked_numeric(values: list, schema: Schema, n: int, noun: str) -> np.ndarray:
-    out = np.empty((len(values), n), dtype=np.float64)
-    for j, col in enumerate(values):
-        out[j] = _checked_list(col, schema.numeric[j].name, noun)
+    if arr is not None and arr.dtype.kind in "fiub" and arr.ndim == 1:
+        return finite_f32(arr, name, noun, allow_non_finite)
+    with np.errstate(over="ignore"):
+        out = _checked_list(values, name, noun, allow_non_finite).astype(np.float32)
+    if not allow_non_finite and np.isinf(out).any():
+        raise non_finite(name, noun, out)  # a finite number past float32's range
     return out
 
 
-def _checked_list(col, name: str, noun: str) -> np.ndarray:
+def _checked_list(col, name: str, noun: str, allow_non_finite: bool) -> np.ndarray:
     """The slow path: look at each value, convert null to NaN, name the first bad one."""
+    if type(col) is not list:
+        raise BadRequest(f"{noun} {name!r} must be a list of values, got {show(col)}")
     out = np.empty(len(col), dtype=np.float64)
     for i, v in enumerate(col):
         t = type(v)
         if v is None:
             out[i] = math.nan
-        elif t is float or t is bool:
+        elif t is float:
+            if not allow_non_finite and not math.isfinite(v):
+                out[i] = v
+                raise non_finite(name, noun, out, i)
+            out[i] = v
+        elif t is bool:
             out[i] = v
         elif t is int:
             out[i] = float(v) if abs(v) < 2**1000 else math.inf

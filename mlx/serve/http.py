@@ -13,8 +13,14 @@ What it does, and what it guards against:
   rest of the upload discarded, so the client still reads the answer;
 - ``Expect: 100-continue`` (curl sends it for large bodies);
 - malformed HTTP → 400 and close; idle connections closed after ``keep_alive``
-  seconds, requests that stall mid-way answered 408;
-- graceful drain: stop reading new requests, finish the ones received, close.
+  seconds; a request whose headers or body are not complete ``request_timeout``
+  seconds after its first byte (a stalled or trickling client) answered 408 and closed;
+- graceful drain (:meth:`HttpServer.drain`): every request already received is
+  answered; a connection stops being read once its current request is complete and is
+  closed after that response, which carries ``Connection: close``; connections idle
+  when the drain starts stay open ``DRAIN_IDLE_GRACE`` seconds, so a request a client
+  sent just before the listener closed is still read and answered, never reset. Closes
+  are half-closes (the unread rest of an upload is discarded, not answered with RST).
 
 Handlers get a :class:`Request` and answer it once with :meth:`Request.respond`, now or
 later (after batching).
@@ -37,6 +43,7 @@ JSON = b"application/json"
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINE = 16
 LINGER_SECONDS = 2.0
+DRAIN_IDLE_GRACE = 1.0
 
 
 def _status_line(code: int) -> bytes:
@@ -92,14 +99,17 @@ class HttpServer:
         *,
         max_body: int,
         keep_alive: float,
+        request_timeout: float = 5.0,
         on_response: Callable[[Request, int, int], None] | None = None,
     ) -> None:
         self.handler = handler
         self.max_body = max_body
         self.keep_alive = keep_alive
+        self.request_timeout = request_timeout
         self.on_response = on_response
         self.connections: set[Connection] = set()
         self.draining = False
+        self.drain_started = 0.0
         self.date = b""
         self.tick()
 
@@ -114,16 +124,20 @@ class HttpServer:
             conn.check_timeouts(now)
 
     def drain(self) -> None:
-        """Stop taking requests: idle connections close now, busy ones after answering."""
-        self.draining = True
+        """Stop taking requests (see the module docstring); call again to close the
+        connections that stayed idle through the grace period."""
+        if not self.draining:
+            self.draining = True
+            self.drain_started = time.monotonic()
         for conn in list(self.connections):
             conn.drain()
 
 
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "parser", "pipeline", "current", "url", "headers",
-                 "body", "body_size", "header_bytes", "in_message", "t0", "last_active",
-                 "discarding", "dispatching", "read_paused", "write_paused", "peer", "read_eof")  # fmt: skip
+                 "body", "body_size", "header_bytes", "in_message", "t0", "last_active", "started",
+                 "discarding", "dispatching", "read_paused", "write_paused", "peer", "read_eof",
+                 "closing")  # fmt: skip
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -136,10 +150,11 @@ class Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = self.header_bytes = 0
         self.in_message = False
-        self.t0 = self.last_active = time.monotonic()
+        self.t0 = self.last_active = self.started = time.monotonic()
         self.discarding = self.dispatching = False
         self.read_paused = self.write_paused = False
         self.read_eof = False
+        self.closing = False
         self.peer = ""
 
     # --- transport events -------------------------------------------------------------
@@ -149,8 +164,6 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
         self.server.connections.add(self)
-        if self.server.draining:
-            transport.close()
 
     def connection_lost(self, exc) -> None:
         self.server.connections.discard(self)
@@ -190,6 +203,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.started = time.monotonic()
         self.t0 = time.perf_counter()
         self.url = b""
         self.headers = {}
@@ -239,6 +253,9 @@ class Connection(asyncio.Protocol):
             self.t0,
         )
         self.pipeline.append(req)
+        if self.server.draining and self.transport is not None:
+            self.read_paused = True  # draining: this request is the connection's last read
+            self.transport.pause_reading()
         if self.current is None:
             self._next()
 
@@ -267,8 +284,10 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         server = self.server
-        keep = req.keep_alive and not server.draining and req.preset is None
+        keep = req.keep_alive and req.preset is None
         keep = keep and not (self.read_eof and not self.pipeline)
+        if server.draining and not self.pipeline:
+            keep = False  # the last request received: answer it, then close
         head = b"".join(
             (
                 _STATUS.get(status) or _status_line(status),
@@ -287,7 +306,7 @@ class Connection(asyncio.Protocol):
         if server.on_response is not None:
             server.on_response(req, status, len(body))
         if not keep:
-            self._close(linger=req.preset is not None)
+            self._close(linger=req.preset is not None or server.draining)
         elif self.pipeline:
             self._next()
 
@@ -303,8 +322,9 @@ class Connection(asyncio.Protocol):
 
     def _close(self, linger: bool) -> None:
         transport = self.transport
-        if transport is None:
+        if transport is None or self.closing:
             return
+        self.closing = True
         if linger and transport.can_write_eof():
             # half-close: the client reads our answer while we discard the rest of its upload
             transport.write_eof()
@@ -318,6 +338,8 @@ class Connection(asyncio.Protocol):
         if transport is None:
             return
         pause = self.write_paused or len(self.pipeline) >= MAX_PIPELINE
+        if self.server.draining and not self.in_message and not self.idle():
+            pause = True  # draining: read nothing past the requests already received
         if pause and not self.read_paused:
             self.read_paused = True
             transport.pause_reading()
@@ -336,9 +358,15 @@ class Connection(asyncio.Protocol):
         if self.idle():
             if now - self.last_active > self.server.keep_alive:
                 self.transport.close()
-        elif self.in_message and now - self.last_active > self.server.keep_alive:
-            self._reject(408, "the request was not completed in time")
+        elif self.in_message and now - self.started > self.server.request_timeout:
+            limit = self.server.request_timeout
+            self._reject(408, f"the request was not complete {limit:g} seconds after it began")
 
     def drain(self) -> None:
-        if self.transport is not None and self.idle():
-            self.transport.close()
+        """Idle since the drain began (or before) for DRAIN_IDLE_GRACE: close. A request
+        that arrives meanwhile is answered with ``Connection: close``."""
+        if self.transport is None or not self.idle():
+            return
+        now = time.monotonic()
+        if now - max(self.server.drain_started, self.last_active) >= DRAIN_IDLE_GRACE:
+            self._close(linger=True)

@@ -105,6 +105,7 @@ def prepare(
         allow_non_finite=cfg.allow_non_finite,
         token=token or os.environ.get(cfg.token_env) or None,
         keep_alive_seconds=cfg.keep_alive_seconds,
+        request_timeout_seconds=cfg.request_timeout_seconds,
         graceful_seconds=cfg.graceful_seconds,
         access_log=cfg.access_log if access_log is None else access_log,
         prediction_log=PredictionLogSpec(

@@ -75,6 +75,7 @@ class ServeSpec:
     allow_non_finite: bool = False
     token: str | None = None
     keep_alive_seconds: float = 30.0
+    request_timeout_seconds: float = 5.0
     graceful_seconds: float = 30.0
     access_log: bool = True
     prediction_log: PredictionLogSpec = field(default_factory=PredictionLogSpec)

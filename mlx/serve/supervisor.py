@@ -202,7 +202,8 @@ class Supervisor:
             f"with {n} worker{'s' if n != 1 else ''} (pid {os.getpid()})\n"
             f"  POST {spec.url}/v2/models/{m.name}/infer   Open Inference Protocol (JSON or binary)\n"
             f"  POST {spec.url}/invocations   MLflow scoring · POST {spec.url}/predict   records\n"
-            f"  GET  {spec.url}/metrics   Prometheus · Ctrl-C or SIGTERM drains and stops",
+            f"  GET  {spec.url}/metrics   Prometheus · GET {spec.url}/openapi.json   OpenAPI document\n"
+            f"  Ctrl-C or SIGTERM drains and stops",
             flush=True,
         )
 

@@ -8,13 +8,14 @@ Data may be JSON (flat or nested, row-major) or binary (the binary tensor extens
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any
 
 import numpy as np
 import orjson
 
-from mlx.serve.binary import NUMERIC_DATATYPES, BinaryReader
-from mlx.serve.decode import Rows, build_rows, numeric_list
+from mlx.serve.binary import DATATYPES, NUMERIC_DATATYPES, BinaryReader
+from mlx.serve.decode import Rows, build_rows, finite_f32, numeric_list
 from mlx.serve.errors import BadRequest, listing, show
 from mlx.serve.model import CATEGORICAL, ServedModel
 
@@ -35,49 +36,71 @@ class V2Request:
 def decode_v2(
     doc: Any, model: ServedModel, allow_non_finite: bool, tail: memoryview | None
 ) -> tuple[Rows, V2Request]:
+    """The one place a V2 inference body is decoded: every field the protocol defines
+    has its type checked here (a wrong type is a 400 naming the field), on the fast
+    path and the full path alike."""
     schema = model.schema
     if type(doc) is not dict:
         raise BadRequest("the request body must be a JSON object with 'inputs'")
+    rid = doc.get("id")
+    if rid is not None and type(rid) is not str:
+        raise BadRequest(f"'id' must be a string, got {_what(rid)}")
+    params = doc.get("parameters")
+    if params is not None and type(params) is not dict:
+        raise BadRequest(f"'parameters' must be an object, got {_what(params)}")
     inputs = doc.get("inputs")
     if type(inputs) is not list or not inputs:
         raise BadRequest("'inputs' must be a non-empty list of tensors")
-    params = doc.get("parameters")
-    if params is not None and type(params) is not dict:
-        raise BadRequest("'parameters' must be an object")
     reader = BinaryReader(tail) if tail is not None else None
     first = inputs[0]
-    if (
-        len(inputs) == 1
-        and type(first) is dict
-        and first.get("name") not in schema.by_name
-        and schema.all_numeric
-    ):
+    name = first.get("name") if type(first) is dict else None
+    if len(inputs) == 1 and type(name) is str and name not in schema.by_name and schema.all_numeric:
         rows = _tensor_2d(first, model, allow_non_finite, reader)
     else:
         rows = _per_column(inputs, model, allow_non_finite, reader)
     if reader is not None:
         reader.finish()
     binary_default = bool(params.get("binary_data_output")) if params else False
-    return rows, V2Request(doc.get("id"), _requested_outputs(doc, model, binary_default))
+    return rows, V2Request(rid, _requested_outputs(doc, model, binary_default))
 
 
-def _tensor(inp: Any, reader: BinaryReader | None) -> tuple[str, str, list[int], Any]:
+def _what(value: Any) -> str:
+    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")  # fmt: skip
+    return kind if type(value) in (dict, list, type(None)) else f"{kind} ({show(value)})"
+
+
+def _tensor(inp: Any, i: int, reader: BinaryReader | None) -> tuple[str, str, list[int], Any]:
+    where = f"inputs[{i}]"
     if type(inp) is not dict:
-        raise BadRequest("each input must be an object with name, shape, datatype and data")
+        raise BadRequest(
+            f"{where} must be an object with name, shape, datatype and data, got {_what(inp)}"
+        )
     name = inp.get("name")
     if type(name) is not str:
-        raise BadRequest("an input has no 'name'")
+        if name is None:
+            raise BadRequest(f"{where}.name is missing: each input needs a name (a string)")
+        raise BadRequest(f"{where}.name must be a string, got {_what(name)}")
+    where = f"input {name!r}"
     datatype = inp.get("datatype")
     if type(datatype) is not str:
-        raise BadRequest(f"input {name!r} has no 'datatype'")
+        raise BadRequest(f"{where}: 'datatype' must be a string (FP32, BYTES, ...), got {_what(datatype)}")  # fmt: skip
+    if datatype not in DATATYPES:
+        raise BadRequest(
+            f"{where}: unknown datatype {show(datatype)}; the protocol's are {', '.join(DATATYPES)}"
+        )
     shape = inp.get("shape")
     if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
-        raise BadRequest(f"input {name!r}: 'shape' must be a list of non-negative integers")
+        raise BadRequest(
+            f"{where}: 'shape' must be a list of non-negative integers (not empty), got {_what(shape)}"
+        )
     count = 1
     for d in shape:
         count *= d
     params = inp.get("parameters")
-    size = params.get("binary_data_size") if type(params) is dict else None
+    if params is not None and type(params) is not dict:
+        raise BadRequest(f"{where}: 'parameters' must be an object, got {_what(params)}")
+    size = params.get("binary_data_size") if params else None
     if size is not None:
         if reader is None:
             raise BadRequest(
@@ -87,7 +110,9 @@ def _tensor(inp: Any, reader: BinaryReader | None) -> tuple[str, str, list[int],
         return name, datatype, shape, reader.take(name, datatype, count, size)
     data = inp.get("data")
     if type(data) is not list:
-        raise BadRequest(f"input {name!r} has no 'data' (a list) and no binary_data_size")
+        if data is None:
+            raise BadRequest(f"input {name!r} has no 'data' (a list) and no binary_data_size")
+        raise BadRequest(f"{where}: 'data' must be a list, got {_what(data)}")
     if data and type(data[0]) is list:
         data = _flatten(data, name)
     if len(data) != count:
@@ -130,18 +155,18 @@ def _fast_per_column(inputs: list, model: ServedModel, allow_non_finite: bool) -
         n = shape[0]
         if type(n) is not int or n < 1 or shape[1:] not in ([], [1]):
             return None
-        datas = [i["data"] for i in inputs]
+        datas = [i["data"] for i in inputs]  # lists, or a str/dict of length n (see below)
         if list(map(len, datas)) != [n] * len(datas):
             return None
     except (KeyError, TypeError, IndexError):
         return None
     if schema.all_numeric:
         if n == 1:  # one row: a flat list converts faster than a list of lists
-            flat = [d[0] for d in datas]
-            try:  # numbers only (None, text, lists raise); within float32's range
-                if not (-_F32_MAX <= min(flat) and max(flat) <= _F32_MAX):
+            try:  # numbers only (None, text, lists, a dict's missing 0 raise); finite, in range
+                flat = [d[0] for d in datas]
+                if not (-_F32_MAX <= min(flat) and max(flat) <= _F32_MAX and isfinite(sum(flat))):
                     return None
-            except TypeError:
+            except (TypeError, OverflowError, KeyError):
                 return None
             return Rows(1, np.array(flat, dtype=np.float32).reshape(-1, 1), [])
         try:
@@ -152,12 +177,12 @@ def _fast_per_column(inputs: list, model: ServedModel, allow_non_finite: bool) -
             return None
         with np.errstate(over="ignore"):
             num = arr.astype(np.float32)
-        if not allow_non_finite and np.isinf(num).any():
-            return None
+        if not allow_non_finite and not np.isfinite(num).all():
+            return None  # NaN or inf sent as a value: the full path names it
         return Rows(n, num, [])
-    columns = dict(zip(names, datas, strict=True))
-    if any(type(d[0]) is list for d in datas):
+    if list(map(type, datas)).count(list) != len(datas) or any(type(d[0]) is list for d in datas):
         return None
+    columns = dict(zip(names, datas, strict=True))
     return build_rows(schema, columns, n, allow_non_finite, "input")
 
 
@@ -170,8 +195,8 @@ def _per_column(inputs: list, model: ServedModel, allow_non_finite: bool, reader
     columns: dict[str, Any] = {}
     n = -1
     first_name = ""
-    for inp in inputs:
-        name, datatype, shape, data = _tensor(inp, reader)
+    for i, inp in enumerate(inputs):
+        name, datatype, shape, data = _tensor(inp, i, reader)
         f = schema.by_name.get(name)
         if f is None:
             hint = (
@@ -209,7 +234,7 @@ def _per_column(inputs: list, model: ServedModel, allow_non_finite: bool, reader
 
 def _tensor_2d(inp: Any, model: ServedModel, allow_non_finite: bool, reader) -> Rows:
     schema = model.schema
-    name, datatype, shape, data = _tensor(inp, reader)
+    name, datatype, shape, data = _tensor(inp, 0, reader)
     width = len(schema.names)
     if len(shape) != 2 or shape[1] != width:
         raise BadRequest(
@@ -221,11 +246,14 @@ def _tensor_2d(inp: Any, model: ServedModel, allow_non_finite: bool, reader) -> 
             f"input {name!r}: datatype must be FP32 (or numeric), got {show(datatype)}"
         )
     n = shape[0]
-    if type(data) is not np.ndarray:
-        data = numeric_list(data, name, "input")
-    block = np.ascontiguousarray(data.reshape(n, width).T, dtype=np.float32)
-    cols = {f.name: block[f.pos] for f in schema.numeric}
-    return build_rows(schema, cols, n, allow_non_finite, "column")
+    if n == 0:
+        raise BadRequest("the request has no rows to score")
+    if type(data) is np.ndarray:  # binary: no nulls, so NaN here was sent as a value
+        data = finite_f32(data, name, "input", allow_non_finite)
+    else:
+        data = numeric_list(data, name, "input", allow_non_finite)
+    # all-numeric: the block's rows are the features in the model's order
+    return Rows(n, np.ascontiguousarray(data.reshape(n, width).T), [])
 
 
 def _requested_outputs(doc: dict, model: ServedModel, binary_default: bool):
@@ -234,15 +262,21 @@ def _requested_outputs(doc: dict, model: ServedModel, binary_default: bool):
     if asked is None:
         return [(i, binary_default) for i in range(len(names))]
     if type(asked) is not list:
-        raise BadRequest("'outputs' must be a list")
+        raise BadRequest(f"'outputs' must be a list, got {_what(asked)}")
     out = []
-    for o in asked:
-        name = o.get("name") if type(o) is dict else None
+    for j, o in enumerate(asked):
+        if type(o) is not dict:
+            raise BadRequest(f"outputs[{j}] must be an object with a name, got {_what(o)}")
+        name = o.get("name")
+        if type(name) is not str:
+            raise BadRequest(f"outputs[{j}].name must be a string, got {_what(name)}")
         if name not in names:
             raise BadRequest(f"unknown output {show(name)}; outputs are: {', '.join(names)}")
-        p = o.get("parameters") or {}
-        if type(p) is not dict:
-            raise BadRequest(f"output {name!r}: 'parameters' must be an object")
+        p = o.get("parameters")
+        if p is None:
+            p = {}
+        elif type(p) is not dict:
+            raise BadRequest(f"outputs[{j}] ({name!r}): 'parameters' must be an object, got {_what(p)}")  # fmt: skip
         if p.get("class_count"):
             raise BadRequest("the classification extension (class_count) is not supported")
         out.append((names.index(name), bool(p.get("binary_data", binary_default))))

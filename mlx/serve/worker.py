@@ -79,6 +79,7 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
         app.handle,
         max_body=spec.max_body_bytes,
         keep_alive=spec.keep_alive_seconds,
+        request_timeout=spec.request_timeout_seconds,
         on_response=app.on_response,
     )
     server = await loop.create_server(http.factory, sock=sock, backlog=BACKLOG)

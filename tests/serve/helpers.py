@@ -14,6 +14,9 @@ ROWS = [
     {"row_id": 3, "x1": -1.25, "x2": 3.0, "color": "purple", "size": "L"},  # unseen color
     {"row_id": 4, "x1": 2.0, "x2": 9.0, "color": None, "size": "S"},
 ]
+# tritonclient sends a missing number as NaN (binary tensors have no null), which the
+# server refuses unless serve.allow_non_finite: its rows have every number
+TRITON_ROWS = [{**r, "x1": -0.5 if r["x1"] is None else r["x1"]} for r in ROWS]
 
 
 def model_dir(project: Path) -> Path:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import run_mlx
 from tests.serve.conftest import copy_project
-from tests.serve.helpers import ROWS, metadata, model_dir, onnx_outputs, triton_inputs
+from tests.serve.helpers import ROWS, TRITON_ROWS, metadata, model_dir, onnx_outputs, triton_inputs
 
 pytestmark = pytest.mark.serve
 
@@ -99,8 +99,8 @@ def test_bearer_token_on_every_route_but_health(serve, binary_project):
         assert c.get("/metrics", headers=auth).status_code == 200
     client = th.InferenceServerClient(f"127.0.0.1:{server.port}")
     meta = metadata(binary_project)
-    result = client.infer(server.model, triton_inputs(ROWS, meta["features"]), headers=auth)
-    np.testing.assert_array_equal(result.as_numpy("label"), onnx_outputs(binary_project, ROWS)["label"])  # fmt: skip
+    result = client.infer(server.model, triton_inputs(TRITON_ROWS, meta["features"]), headers=auth)
+    np.testing.assert_array_equal(result.as_numpy("label"), onnx_outputs(binary_project, TRITON_ROWS)["label"])  # fmt: skip
 
 
 def test_full_queue_answers_503_and_recovers(serve, binary_project):
@@ -154,7 +154,7 @@ def test_prediction_logs_have_the_documented_columns(serve, binary_project, tmp_
     server = serve(project)
     meta = metadata(project)
     client = th.InferenceServerClient(f"127.0.0.1:{server.port}")
-    client.infer(server.model, triton_inputs(ROWS, meta["features"]), request_id="t-1")
+    client.infer(server.model, triton_inputs(TRITON_ROWS, meta["features"]), request_id="t-1")
     with server.client() as c:
         assert c.post("/predict", json=ROWS[:2], headers={"x-request-id": "p-1"}).status_code == 200
     assert server.stop() == 0
@@ -170,7 +170,7 @@ def test_prediction_logs_have_the_documented_columns(serve, binary_project, tmp_
     rows = table.to_pylist()
     assert [r["_request_id"] for r in rows] == ["t-1"] * 4 + ["p-1"] * 2
     assert rows[0]["color"] == "red" and rows[3]["color"] in ("", None)
-    expected = onnx_outputs(project, ROWS)
+    expected = onnx_outputs(project, TRITON_ROWS)
     assert [r["_label"] for r in rows[:4]] == expected["label"].tolist()
     np.testing.assert_array_equal(
         np.array([r["_score"] for r in rows[:4]], dtype=np.float32), expected["probabilities"][:, 1]
@@ -199,7 +199,7 @@ def test_two_workers_share_the_port_and_import_nothing_heavy(serve, binary_proje
     for t in threads:
         t.join()
     client = th.InferenceServerClient(f"127.0.0.1:{server.port}")
-    client.infer(server.model, triton_inputs(ROWS, meta["features"]))
+    client.infer(server.model, triton_inputs(TRITON_ROWS, meta["features"]))
     with server.client() as c:
         assert c.post("/invocations", json={"dataframe_records": ROWS}).status_code == 200
         fams = _metrics(c)

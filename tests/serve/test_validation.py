@@ -13,7 +13,7 @@ import pytest
 import tritonclient.http as th
 from tritonclient.utils import InferenceServerException
 
-from tests.serve.helpers import ROWS, metadata, onnx_outputs, triton_inputs, v2_json
+from tests.serve.helpers import ROWS, TRITON_ROWS, metadata, onnx_outputs, triton_inputs, v2_json
 
 pytestmark = pytest.mark.serve
 
@@ -302,8 +302,8 @@ def test_tritonclient_errors_keep_the_connection_usable(binary_server, binary_pr
     for inputs, message in ((bad, "missing input(s): 'size'"), (inf_row, "input 'x1' has an infinite value")):  # fmt: skip
         with pytest.raises(InferenceServerException, match=message.replace("(", r"\(").replace(")", r"\)")):  # fmt: skip
             client.infer(binary_server.model, inputs)
-        good = client.infer(binary_server.model, triton_inputs(ROWS, meta["features"]))
-        np.testing.assert_array_equal(good.as_numpy("label"), onnx_outputs(binary_project, ROWS)["label"])  # fmt: skip
+        good = client.infer(binary_server.model, triton_inputs(TRITON_ROWS, meta["features"]))
+        np.testing.assert_array_equal(good.as_numpy("label"), onnx_outputs(binary_project, TRITON_ROWS)["label"])  # fmt: skip
 
 
 def _raw(port: int, data: bytes, read_until_close: bool = True) -> bytes:
