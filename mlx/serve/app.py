@@ -13,6 +13,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -185,7 +186,7 @@ class App:
     def _metrics(self, req: Request) -> None:
         m = self.model
         info = {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5}
-        body, ctype = metrics.render(self.spec.run_dir, info)
+        body, ctype = metrics.render(Path(self.spec.run_dir), info)
         req.respond(200, body, ctype)
 
     # --- scoring ------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def columnar_rows(value: dict, schema: Schema, allow_non_finite: bool) -> Rows:
         raise BadRequest(f"inputs[{bad[0]!r}] must be a list of values")
     if len(set(lengths.values())) > 1:
         raise BadRequest(f"inputs columns have different lengths: {lengths}")
-    n = next(iter(lengths.values()), 0)
+    n = next(iter(lengths.values()), 0) or 0
     return _from_columns(value, n, schema, allow_non_finite)
 
 

@@ -114,6 +114,7 @@ class ParquetLog:
         start = 0
         while start < table.num_rows:
             self._open()
+            assert self._writer is not None  # _open made one
             take = min(self.max_rows - self._rows, table.num_rows - start)
             self._writer.write_table(table.slice(start, take))
             self._rows += take

@@ -126,7 +126,7 @@ class ServedModel:
         checking the file's md5 against the spec."""
         get = spec.get if isinstance(spec, dict) else lambda k, d=None: getattr(spec, k, d)
         serving = get("serving_path")  # the block variant the parent derived and checked
-        path = Path(serving or get("onnx_path"))
+        path = Path(serving or str(get("onnx_path")))
         data = path.read_bytes()
         expected = get("serving_md5") if serving else get("md5")
         if expected:
@@ -138,9 +138,9 @@ class ServedModel:
                 )
         return cls(
             make_session(data, threads),
-            Schema(get("features"), get("id_column")),
-            name=get("name"),
-            task=get("task"),
+            Schema(get("features") or [], get("id_column")),
+            name=str(get("name")),
+            task=str(get("task")),
             classes=get("classes"),
             version=get("version", "") or "",
             commit=get("commit", "") or "",
@@ -200,7 +200,7 @@ class ServedModel:
             feeds[name] = arr.reshape(n, 1)
         return feeds
 
-    def predict(self, num: np.ndarray, cats: list[list[Any]]) -> list[np.ndarray]:
+    def predict(self, num: np.ndarray, cats: list[Any]) -> list[np.ndarray]:
         """Outputs in ``output_names`` order for validated rows."""
         return self.session.run(self.output_names, self.feeds(num, cats))
 

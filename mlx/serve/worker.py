@@ -16,6 +16,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which exits 3
         _report(fd, {"ready": False, "error": f"{type(exc).__name__}: {exc}", "pid": os.getpid()})
         return 3
+    run: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop
 
@@ -72,7 +76,9 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
     plog = spec.prediction_log
     predlog = None
     if plog.enabled and plog.sample_rate > 0:
-        predlog = PredictionSpool(plog.dir, model, flush_seconds=plog.flush_seconds, stats=stats)
+        predlog = PredictionSpool(
+            Path(plog.dir), model, flush_seconds=plog.flush_seconds, stats=stats
+        )
     access_log = AccessLog() if spec.access_log else None
     app = App(spec, model, stats=stats, predlog=predlog, access_log=access_log)
     http = HttpServer(

@@ -101,7 +101,7 @@ def train_booster(
     train_set = lgb.Dataset(
         x_train, y_train, categorical_feature=categorical or "auto", free_raw_data=False
     )
-    callbacks = []
+    callbacks: list[Callable[..., Any]] = []
     valid_sets = []
     if valid is not None:
         valid_sets = [

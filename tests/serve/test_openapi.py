@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve.helpers import metadata, model_dir
+from tests.serve.helpers import model_dir
 
 pytestmark = pytest.mark.serve
 
@@ -39,19 +39,20 @@ def test_the_shipped_json_copy_is_the_yaml_document():
 
 def test_the_document_lists_every_route_the_server_has(binary_project, tmp_path):
     """A real App over the real model: its route table and the document's paths agree."""
+    from mlx.metadata import load_metadata
     from mlx.serve.app import GET, App
     from mlx.serve.model import ServedModel
     from mlx.serve.spec import ModelSpec, ServeSpec
 
-    meta = metadata(binary_project)
+    meta = load_metadata(model_dir(binary_project))
     onnx = model_dir(binary_project) / "model.onnx"
-    spec = ModelSpec.from_metadata(meta, onnx, meta["onnx"]["md5"], "v9.9.9", "", "test")
+    spec = ModelSpec.from_metadata(meta, onnx, meta.require_onnx().md5, "v9.9.9", "", "test")
 
     async def build() -> App:  # the batcher binds to the running loop, as in a worker
         return App(ServeSpec(model=spec, run_dir=str(tmp_path)), ServedModel.load(spec))
 
     app = asyncio.run(build())
-    name = f"/v2/models/{meta['name']}"
+    name = f"/v2/models/{meta.name}"
     served = {}
     for path, (_, methods, _) in app.routes.items():
         path = path.replace(f"{name}/versions/v9.9.9", "/v2/models/{model_name}/versions/{model_version}")  # fmt: skip
