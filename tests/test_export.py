@@ -142,11 +142,11 @@ def test_parity_check_passes_with_all_probes():
     }
 
 
-@pytest.mark.parametrize("default_left", [True, False])
-def test_zero_as_missing_routes_zeros_and_nan_the_default_way(default_left):
+@pytest.mark.parametrize("seed", [2, 3])
+def test_zero_as_missing_routes_zeros_and_nan_the_default_way(seed):
     """missing_type Zero: a zero band whose default is not its natural side needs the
-    three-way node; rows at 0, ±1e-35 and NaN check both."""
-    booster, model, _ = train("regression", zero_as_missing=True, seed=2 if default_left else 3)
+    three-way node (about a hundred of them here); rows at 0, ±1e-35 and NaN check it."""
+    booster, model, _ = train("regression", zero_as_missing=True, seed=seed)
     types = set()
 
     def walk(node):
