@@ -66,7 +66,7 @@ def target(frame: pd.DataFrame, task: str) -> np.ndarray:
     return s
 
 
-def train(task: str, n: int = 4000, seed: int = 0, **params):
+def train(task: str, n: int = 4000, seed: int = 0, form: str | None = None, **params):
     frame = make_frame(n, seed)
     train_rows = frame[frame["color"] != "white"]
     y = target(train_rows, task)
@@ -83,7 +83,7 @@ def train(task: str, n: int = 4000, seed: int = 0, **params):
     booster = fit.final_booster(raw)
     values = training_values(train_rows, FEATURES, booster)
     classes = [0, 1] if task == "binary" else ([0, 1, 2] if task == "multiclass" else None)
-    model = export.to_onnx(booster, FEATURES, task, classes, "m", values)
+    model = export.to_onnx(booster, FEATURES, task, classes, "m", values, form=form)
     return booster, model, values
 
 
@@ -107,9 +107,11 @@ def with_raw_output(model: bytes) -> bytes:
     return proto.SerializeToString()
 
 
+@pytest.mark.parametrize("form", ["member", "search"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_exported_graph_predicts_what_lightgbm_predicts(task):
-    booster, model, values = train(task)
+def test_exported_graph_predicts_what_lightgbm_predicts(task, form):
+    """Both graph forms: opset-5 BRANCH_MEMBER and the opset-3 fallback."""
+    booster, model, values = train(task, form=form)
     rows = eval_rows()
     sess = export.session(with_raw_output(model))
     names = [o.name for o in sess.get_outputs()]
@@ -142,11 +144,12 @@ def test_parity_check_passes_with_all_probes():
     }
 
 
+@pytest.mark.parametrize("form", ["member", "search"])
 @pytest.mark.parametrize("seed", [2, 3])
-def test_zero_as_missing_routes_zeros_and_nan_the_default_way(seed):
+def test_zero_as_missing_routes_zeros_and_nan_the_default_way(seed, form):
     """missing_type Zero: a zero band whose default is not its natural side needs the
     three-way node (about a hundred of them here); rows at 0, ±1e-35 and NaN check it."""
-    booster, model, _ = train("regression", zero_as_missing=True, seed=seed)
+    booster, model, _ = train("regression", zero_as_missing=True, seed=seed, form=form)
     types = set()
 
     def walk(node):
@@ -169,13 +172,20 @@ def test_same_booster_gives_identical_bytes():
     booster, model, values = train("multiclass")
     again = export.to_onnx(booster, FEATURES, "multiclass", [0, 1, 2], "m", values)
     assert model == again
-    ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
-    assert "TreeEnsembleRegressor" in ops and "Softmax" in ops
-    tree = next(n for n in onnx.load_from_string(model).graph.node if n.op_type.startswith("Tree"))
+    graph = onnx.load_from_string(model).graph
+    ops = {n.op_type for n in graph.node}
+    assert "TreeEnsemble" in ops and "Softmax" in ops  # categorical splits: opset 5
+    tree = next(n for n in graph.node if n.op_type == "TreeEnsemble")
+    modes = onnx.numpy_helper.to_array(next(a.t for a in tree.attribute if a.name == "nodes_modes"))
+    assert set(modes.tolist()) == {0, 6}  # BRANCH_LEQ and BRANCH_MEMBER only
+    post = next(a.i for a in tree.attribute if a.name == "post_transform")
+    assert post == 0  # the link function is its own node
+    numeric = export.to_onnx(booster, FEATURES, "multiclass", [0, 1, 2], "m", values, "search")
+    tree = next(
+        n for n in onnx.load_from_string(numeric).graph.node if n.op_type.startswith("Tree")
+    )
     modes = next(a.strings for a in tree.attribute if a.name == "nodes_modes")
-    assert set(modes) <= {b"BRANCH_LEQ", b"LEAF"}  # categorical splits cost a numeric test
-    post = next(a.s for a in tree.attribute if a.name == "post_transform")
-    assert post == b"NONE"  # the link function is its own node
+    assert set(modes) == {b"BRANCH_LEQ", b"LEAF"}  # the fallback: numeric tests only
 
 
 def test_linear_trees_are_refused_with_a_clear_message():

@@ -4,13 +4,12 @@ The graph, from the raw columns to the outputs:
 
 1. one input per feature column (FP32, or strings for categorical features); each
    categorical feature goes through an ``ai.onnx.ml.LabelEncoder`` that maps the
-   training categories to a small integer (anything else, missing included, to the
-   "missing" row), then ``mlx_concat`` puts every feature in one ``[N, F]`` matrix;
-2. per categorical feature used by the trees, one ``Gather`` from a table of split
-   memberships (:mod:`mlx.train.onnx_trees`), appended to the matrix;
-3. one ``TreeEnsembleRegressor`` giving LightGBM's raw score per target, with only
-   numeric ``BRANCH_LEQ`` splits;
-4. the link function in its own nodes (``Sigmoid``, ``Softmax``, ``Exp``), never the
+   training categories to LightGBM's codes (anything else, missing included, to NaN),
+   then ``mlx_concat`` puts every feature in one ``[N, F]`` matrix;
+2. one ``TreeEnsembleRegressor`` giving LightGBM's raw score per target, with only
+   numeric ``BRANCH_LEQ`` splits (categorical ones as searches over code ranges, see
+   :mod:`mlx.train.onnx_trees`);
+3. the link function in its own nodes (``Sigmoid``, ``Softmax``, ``Exp``), never the
    ensemble's ``post_transform``; the label is the ``ArgMax`` of the probabilities.
 
 Everything is built in a fixed order and serialised deterministically, so the same
@@ -48,9 +47,17 @@ def to_onnx(
     classes: list | None,
     name: str,
     train_values: dict[int, Any] | None = None,
+    form: str | None = None,
 ) -> bytes:
     """The ONNX model; ``train_values`` (training values next to each split threshold,
     by feature index) lets the float32 thresholds route them as LightGBM does.
+
+    ``form``: ``"member"`` (opset-5 ``TreeEnsemble``, categorical splits as
+    ``BRANCH_MEMBER``) or ``"search"`` (opset-3 ``TreeEnsembleRegressor``, categorical
+    splits as code-range searches). By default: ``"search"`` when no split is
+    categorical (the form numeric models have always had), else ``"member"`` when the
+    installed onnxruntime runs it, else ``"search"`` with an :class:`ExportFallback`
+    warning.
 
     Raises :class:`mlx.train.onnx_trees.UnsupportedModel` for boosters it cannot
     reproduce exactly (linear trees, unknown objectives)."""
@@ -58,27 +65,20 @@ def to_onnx(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from mlx.train import onnx_trees
+    from mlx.train import onnx_trees, tree_ensemble5
 
     dump = booster.dump_model()
     onnx_trees.check_supported(dump)
     link = _link(dump)
-    sets = onnx_trees.category_sets(dump)
+    form = form or _default_form(dump)
 
     inputs, nodes, initializers, concat_inputs = [], [], [], []
-    tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, f in enumerate(features):
         if f.kind != CATEGORICAL:
             inputs.append(helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]))
             concat_inputs.append(f.name)
             continue
         inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
-        n = len(f.categories)
-        if sets.sets.get(i):
-            rows, row_of = onnx_trees.signatures(onnx_trees.membership_table(sets.sets[i], n))
-            tables[i] = (rows, row_of)
-        else:  # no split uses it: the column is never read
-            row_of = np.zeros(n + 1, dtype=np.int64)
         code = f"mlx_code_{i}"
         nodes.append(
             helper.make_node(
@@ -88,51 +88,24 @@ def to_onnx(
                 domain=ML_DOMAIN,
                 name=f"mlx_encode_{i}",
                 keys_strings=list(f.categories),
-                values_floats=[float(r) for r in row_of[:n]],
-                default_float=float(row_of[n]),  # missing and unseen categories
+                values_floats=[float(k) for k in range(len(f.categories))],
+                default_float=float("nan"),  # missing and unseen categories
             )
         )
         concat_inputs.append(code)
-    nodes.append(
-        helper.make_node("Concat", concat_inputs, [TREES_INPUT + "/0"], axis=1, name=CONCAT)
-    )
+    nodes.append(helper.make_node("Concat", concat_inputs, [TREES_INPUT], axis=1, name=CONCAT))
 
-    blocks = [TREES_INPUT + "/0"]
-    member_offset: dict[int, int] = {}
-    width = len(features)
-    for i, (rows, _) in tables.items():
-        member_offset[i] = width
-        width += rows.shape[1]
-        col, idx, table, out = (f"mlx_member_{i}/{s}" for s in ("col", "idx", "table", "out"))
-        initializers += [
-            numpy_helper.from_array(np.array(i, dtype=np.int64), col),
-            numpy_helper.from_array(rows, table),
-        ]
-        nodes += [
-            helper.make_node("Gather", [blocks[0], col], [f"{idx}/f"], axis=1, name=f"{idx}/f"),
-            helper.make_node("Cast", [f"{idx}/f"], [idx], to=TensorProto.INT64, name=idx),
-            helper.make_node("Gather", [table, idx], [out], axis=0, name=out),
-        ]
-        blocks.append(out)
-    if len(blocks) > 1:
-        nodes.append(helper.make_node("Concat", blocks, [TREES_INPUT], axis=1, name=TREES_INPUT))
-    else:
-        nodes.append(helper.make_node("Identity", blocks, [TREES_INPUT], name=TREES_INPUT))
-
-    numeric_column = {i: i for i, f in enumerate(features) if f.kind != CATEGORICAL}
-    ensemble = onnx_trees.compile_trees(
-        dump, numeric_column, member_offset, sets, train_values or {}
-    )
+    n_categories = {i: len(f.categories) for i, f in enumerate(features) if f.kind == CATEGORICAL}
+    member = form == "member"
+    ensemble = onnx_trees.compile_trees(dump, n_categories, train_values or {}, member)
     n_targets = int(dump.get("num_tree_per_iteration", 1))
+    op, attributes = (
+        ("TreeEnsemble", tree_ensemble5.attributes(ensemble, n_targets))
+        if member
+        else ("TreeEnsembleRegressor", ensemble.attributes(n_targets))
+    )
     nodes.append(
-        helper.make_node(
-            "TreeEnsembleRegressor",
-            [TREES_INPUT],
-            [RAW],
-            domain=ML_DOMAIN,
-            name="mlx_trees",
-            **ensemble.attributes(n_targets),
-        )
+        helper.make_node(op, [TREES_INPUT], [RAW], domain=ML_DOMAIN, name="mlx_trees", **attributes)
     )
     if dump.get("average_output"):
         per_iteration = max(1, len(dump["tree_info"]) // n_targets)
@@ -153,7 +126,7 @@ def to_onnx(
         graph,
         opset_imports=[
             helper.make_opsetid("", TARGET_OPSET),
-            helper.make_opsetid(ML_DOMAIN, ML_OPSET),
+            helper.make_opsetid(ML_DOMAIN, tree_ensemble5.ML_OPSET if member else ML_OPSET),
         ],
         producer_name="mlx",
         producer_version=__version__,
@@ -164,6 +137,30 @@ def to_onnx(
     helper.set_model_props(model, {"mlx.name": name, "mlx.task": task})
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString(deterministic=True)
+
+
+class ExportFallback(UserWarning):
+    """The faster graph form needs an operator the installed onnxruntime lacks."""
+
+
+def _default_form(dump: dict[str, Any]) -> str:
+    import warnings
+
+    from mlx.train import tree_ensemble5
+
+    if not any(tree.get("num_cat", 0) for tree in dump["tree_info"]):
+        return "search"
+    if tree_ensemble5.supported():
+        return "member"
+    warnings.warn(
+        ExportFallback(
+            "this onnxruntime has no ai.onnx.ml opset-5 TreeEnsemble (BRANCH_MEMBER): "
+            "categorical splits are exported as code-range searches, exact but slower; "
+            "upgrade onnxruntime (>= 1.20) for the fast form"
+        ),
+        stacklevel=3,
+    )
+    return "search"
 
 
 def _link(dump: dict[str, Any]) -> tuple[str, float]:

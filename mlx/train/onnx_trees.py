@@ -13,12 +13,13 @@ Thresholds are the float32 values :func:`mlx.train.thresholds.choose_float32` pi
 the training values next to each split.
 
 Categorical splits (``decision_type == "=="``, left = in the set) become numeric ones on
-*membership columns*: for each categorical feature, one column per distinct category set
-its splits use, 0.0 for a member and 1.0 otherwise, looked up once per row by the graph
-(:mod:`mlx.train.export`). The tree then tests ``m <= 0.5`` like any numeric split, so a
-4,000-level feature costs what a numeric one costs. NaN, a negative code and a code
-outside the set go right in LightGBM (``CategoricalDecision``); the lookup row for a
-missing or unseen category is all 1.0, so they go right here too.
+the category code: the set's codes form runs of consecutive codes, and a balanced binary
+search over the run boundaries (``code <= a - 0.5`` …) ends on the split's left or right
+child, which are written once and shared (onnxruntime's tree kernel follows node ids, as
+it does for onnxmltools' ``BRANCH_EQ`` chains). A set of ``r`` runs costs about
+``log2(2r + 1)`` numeric tests instead of one test per member. NaN (missing or unseen
+category, from the graph's LabelEncoder) goes right in LightGBM (``CategoricalDecision``);
+each search node sends it towards a region outside the set.
 """
 
 from __future__ import annotations
@@ -31,41 +32,10 @@ import numpy as np
 from mlx.train.thresholds import choose_float32
 
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float)
-MEMBER, NOT_MEMBER = 0.0, 1.0
 
 
 class UnsupportedModel(ValueError):
     """The booster has something the exporter cannot represent exactly."""
-
-
-@dataclass
-class CategorySets:
-    """Per categorical feature index: its distinct split sets, in first-seen order."""
-
-    sets: dict[int, list[frozenset[int]]] = field(default_factory=dict)
-
-    def column(self, feature: int, codes: frozenset[int]) -> int:
-        found = self.sets.setdefault(feature, [])
-        if codes not in found:
-            found.append(codes)
-        return found.index(codes)
-
-
-def category_sets(dump: dict[str, Any]) -> CategorySets:
-    """The distinct categorical split sets, visiting the trees in order (deterministic)."""
-    out = CategorySets()
-
-    def walk(node: dict[str, Any]) -> None:
-        if "split_feature" not in node:
-            return
-        if node["decision_type"] == "==":
-            out.column(node["split_feature"], _codes(node["threshold"]))
-        walk(node["left_child"])
-        walk(node["right_child"])
-
-    for tree in dump["tree_info"]:
-        walk(tree["tree_structure"])
-    return out
 
 
 def _codes(threshold: Any) -> frozenset[int]:
@@ -107,6 +77,7 @@ class Ensemble:
     target_nodeids: list[int] = field(default_factory=list)
     target_ids: list[int] = field(default_factory=list)
     target_weights: list[float] = field(default_factory=list)
+    members: dict[int, list[int]] = field(default_factory=dict)  # BRANCH_MEMBER sets
 
     def add(self, tree: int, feature: int = 0, mode: str = "LEAF", value: float = 0.0) -> int:
         node = self._next(tree)
@@ -155,17 +126,16 @@ class Ensemble:
 
 def compile_trees(
     dump: dict[str, Any],
-    numeric_column: dict[int, int],
-    member_offset: dict[int, int],
-    sets: CategorySets,
+    n_categories: dict[int, int],
     train_values: dict[int, np.ndarray],
+    membership: bool = False,
 ) -> Ensemble:
     """Every tree of the dump into one ensemble; tree ``t`` scores target
-    ``t % num_tree_per_iteration`` (LightGBM's class order).
+    ``t % num_tree_per_iteration`` (LightGBM's class order). Feature ``i`` is column
+    ``i``; ``n_categories`` gives each categorical feature's number of codes.
 
-    ``numeric_column``: feature index → column of the trees' input matrix;
-    ``member_offset``: categorical feature index → column of its first membership
-    column (then one per set, in :class:`CategorySets` order)."""
+    ``membership``: categorical splits as ``BRANCH_MEMBER`` nodes (for the opset-5
+    ``TreeEnsemble``, :mod:`mlx.train.tree_ensemble5`) instead of code-range searches."""
     per_iteration = int(dump.get("num_tree_per_iteration", 1))
     out = Ensemble()
     chosen: dict[tuple[int, float], float] = {}
@@ -187,14 +157,17 @@ def compile_trees(
         feature = node["split_feature"]
         left = lambda: emit(tree, node["left_child"], target)  # noqa: E731
         right = lambda: emit(tree, node["right_child"], target)  # noqa: E731
-        if node["decision_type"] == "==":
-            column = member_offset[feature] + sets.column(feature, _codes(node["threshold"]))
-            at = out.add(tree, column, "BRANCH_LEQ", 0.5)  # member (0.0) → left
-            out.link(at, left(), right(), False)
+        if node["decision_type"] == "==" and membership:
+            at = out.add(tree, feature, "BRANCH_MEMBER", float("nan"))
+            out.members[at] = sorted(_codes(node["threshold"]))
+            out.link(at, left(), right(), False)  # NaN is no member: right
             return at
+        if node["decision_type"] == "==":
+            regions = code_regions(_codes(node["threshold"]), n_categories[feature])
+            return _search(out, tree, feature, *regions, left, right)
         t = float(node["threshold"])
         t32 = threshold32(feature, t)
-        column = numeric_column[feature]
+        column = feature
         missing = node.get("missing_type", "None")
         default_left = bool(node.get("default_left", False))
         if missing == "NaN":
@@ -241,17 +214,70 @@ def _zero_band(out, tree, column, t, t32, left, right, default_left) -> int:
     return first
 
 
-def membership_table(sets: list[frozenset[int]], n_categories: int) -> np.ndarray:
-    """Rows: category codes 0..n-1 then one row for missing/unseen (never a member)."""
-    table = np.full((n_categories + 1, len(sets)), NOT_MEMBER, dtype=np.float32)
-    for j, codes in enumerate(sets):
-        inside = [c for c in codes if 0 <= c < n_categories]
-        table[inside, j] = MEMBER
-    return table
+def code_regions(codes: frozenset[int], n: int) -> tuple[list[float], list[bool], int]:
+    """The code line cut into regions alternately out of and in the set: (thresholds
+    between regions, whether each region is in the set, the out region NaN goes to)."""
+    inside = sorted(c for c in codes if 0 <= c < n)
+    if not inside:
+        return [], [False], 0
+    runs: list[list[int]] = []
+    for c in inside:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    thresholds: list[float] = []
+    labels: list[bool] = []
+    if runs[0][0] > 0:
+        labels.append(False)
+        thresholds.append(runs[0][0] - 0.5)
+    for k, (_, end) in enumerate(runs):
+        labels.append(True)
+        if k + 1 < len(runs):
+            thresholds += [end + 0.5, runs[k + 1][0] - 0.5]
+            labels.append(False)
+    if runs[-1][1] < n - 1 or False not in labels:
+        thresholds.append(runs[-1][1] + 0.5)
+        labels.append(False)
+    return thresholds, labels, labels.index(False)
 
 
-def signatures(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Categories with the same memberships share one row: (distinct rows, row of each
-    code). ``np.unique`` sorts, so the result does not depend on anything but the table."""
-    rows, inverse = np.unique(table, axis=0, return_inverse=True)
-    return rows, inverse.reshape(-1).astype(np.int64)
+def _search(out, tree, column, thresholds, labels, nan_region, left, right) -> int:
+    """A balanced binary search over the regions; its ends are the (shared) children.
+    The search nodes come first, so a split at the root keeps node id 0."""
+    pending: list[tuple[int, int | str, int | str, bool]] = []
+
+    def build(lo: int, hi: int) -> int | str:
+        if lo == hi:
+            return "left" if labels[lo] else "right"
+        mid = (lo + hi + 1) // 2  # regions lo..mid-1 are <= thresholds[mid-1]
+        at = out.add(tree, column, "BRANCH_LEQ", float(thresholds[mid - 1]))
+        low, high = build(lo, mid - 1), build(mid, hi)
+        pending.append((at, low, high, nan_region <= mid - 1))
+        return at
+
+    root = build(0, len(labels) - 1)
+    children = {"left": left() if True in labels else -1, "right": right()}
+    if isinstance(root, str):
+        return children[root]
+    for at, low, high, nan_low in pending:
+        if isinstance(high, str):  # shared children only on true edges (onnxruntime)
+            high = _pass_through(out, tree, column, children[high])
+        out.link(at, children[low] if isinstance(low, str) else low, high, nan_low)
+    return root
+
+
+def _pass_through(out: Ensemble, tree: int, column: int, target_at: int) -> int:
+    """A node whose test always holds (``x <= inf``, NaN too) leading to ``target_at``.
+
+    onnxruntime lays each node's false child out right after it, so a node reached a
+    second time may only be reached through a true edge; the false side is an
+    unreachable zero leaf."""
+    at = out.add(tree, column, "BRANCH_LEQ", float("inf"))
+    dead = out.add(tree)
+    out.target_treeids.append(tree)
+    out.target_nodeids.append(out.nodeids[dead])
+    out.target_ids.append(0)
+    out.target_weights.append(0.0)
+    out.link(at, target_at, dead, True)
+    return at
