@@ -32,8 +32,13 @@ def legacy_to_onnx(
 ) -> bytes:
     """The ONNX model; ``train_values`` (distinct numeric training values by feature
     index) lets the float32 thresholds route every training value as LightGBM does."""
+    import sys
+
     import onnx
     import onnxmltools
+
+    # onnxmltools recurses once per BRANCH_EQ of a categorical chain: deep on this data
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
     from onnx import TensorProto, helper
     from onnxmltools.convert.common.data_types import FloatTensorType
 

@@ -25,6 +25,12 @@ those, which one also routes *unseen* values right depends on the data:
 
 When ``f32(a) == f32(b)`` no float32 threshold can separate them; the nearest is kept and
 the parity check reports the rows.
+
+Two edges of the float32 line: LightGBM writes a split between NaN-or-not as threshold
+±1e300 (beyond float32; casting it overflowed with a numpy warning and put +inf on the
+wrong side), so those map to the largest float32 ≤ it; and LightGBM predicts any
+``|x| <= kZeroThreshold`` as 0.0, so a threshold inside that band is placed at its edge
+on the side where 0.0 goes.
 """
 
 from __future__ import annotations
