@@ -274,3 +274,20 @@ def test_parity_compares_a_bounded_sample_and_scores_every_held_out_row(monkeypa
     report = parity.check_parity(export.session(model), booster, rows, FEATURES, "binary", values)
     assert report.ok and len(report.held_out) == 1000
     assert report.rows == sum(len(frame) for frame in probes.values())
+
+
+def test_falls_back_with_a_warning_when_onnxruntime_lacks_opset5(monkeypatch):
+    """An onnxruntime without the opset-5 TreeEnsemble gets the opset-3 form, and the
+    export says so (an ExportFallback warning), still exact."""
+    from mlx.train import tree_ensemble5
+
+    assert tree_ensemble5.supported()  # the installed one runs it (the probe model works)
+    monkeypatch.setattr(tree_ensemble5, "supported", lambda: False)
+    with pytest.warns(export.ExportFallback, match="opset-5"):
+        booster, model, _ = train("binary")
+    graph = onnx.load_from_string(model).graph
+    assert {n.op_type for n in graph.node} >= {"TreeEnsembleRegressor", "LabelEncoder"}
+    onnx_pred, native = parity.predictions(
+        export.session(model), booster, eval_rows(), FEATURES, "binary"
+    )
+    assert np.abs(onnx_pred - native).max() <= TOL
