@@ -178,7 +178,10 @@ def _link(dump: dict[str, Any]) -> tuple[str, float]:
         return "sigmoid", float(options.get("sigmoid", 1.0))
     if objective == "multiclass":
         return "softmax", 1.0
-    raise UnsupportedModel(f"objective {objective!r} has no exact ONNX export in mlx")
+    raise UnsupportedModel(
+        f"objective {objective!r} has no exact ONNX export in mlx",
+        hint="use the task's default objective, or a regression objective with an identity or exp link",
+    )
 
 
 def _outputs(raw: str, task: str, link: tuple[str, float], n_classes: int):

@@ -1,4 +1,4 @@
-"""LightGBM trees as plain numeric ``TreeEnsembleRegressor`` nodes, from ``dump_model()``.
+"""LightGBM trees as ``ai.onnx.ml`` tree-ensemble attributes, from ``dump_model()``.
 
 Numeric splits keep LightGBM's missing-value rules exactly (``tree.h``
 ``NumericalDecision``):
@@ -12,14 +12,18 @@ Numeric splits keep LightGBM's missing-value rules exactly (``tree.h``
 Thresholds are the float32 values :func:`mlx.train.thresholds.choose_float32` picks from
 the training values next to each split.
 
-Categorical splits (``decision_type == "=="``, left = in the set) become numeric ones on
-the category code: the set's codes form runs of consecutive codes, and a balanced binary
-search over the run boundaries (``code <= a - 0.5`` …) ends on the split's left or right
-child, which are written once and shared (onnxruntime's tree kernel follows node ids, as
-it does for onnxmltools' ``BRANCH_EQ`` chains). A set of ``r`` runs costs about
-``log2(2r + 1)`` numeric tests instead of one test per member. NaN (missing or unseen
-category, from the graph's LabelEncoder) goes right in LightGBM (``CategoricalDecision``);
-each search node sends it towards a region outside the set.
+Categorical splits (``decision_type == "=="``, left = in the set), on the category code
+the graph's LabelEncoder gives (NaN for missing or unseen, which LightGBM's
+``CategoricalDecision`` sends right), in one of two forms:
+
+- ``BRANCH_MEMBER`` nodes for the opset-5 ``TreeEnsemble`` (:mod:`mlx.train.tree_ensemble5`);
+  NaN is no member, so it goes right;
+- for the opset-3 ``TreeEnsembleRegressor`` (no membership test): the set's codes form
+  runs of consecutive codes, and a balanced binary search over the run boundaries
+  (``code <= a - 0.5`` …) ends on the split's left or right child, written once and
+  shared. onnxruntime lays each node's false child right after it, so a shared child is
+  only reached through true edges (a pass-through ``x <= inf`` node where the search
+  would end on a false edge). Each search node sends NaN towards a region outside the set.
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from mlx.errors import UsageError
 from mlx.train.thresholds import choose_float32
 
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float)
 
 
-class UnsupportedModel(ValueError):
-    """The booster has something the exporter cannot represent exactly."""
+class UnsupportedModel(UsageError):
+    """The booster has something the exporter cannot represent exactly (exit code 2:
+    the parameters asked for it)."""
 
 
 def _codes(threshold: Any) -> frozenset[int]:
@@ -49,7 +55,8 @@ def check_supported(dump: dict[str, Any]) -> None:
         if "leaf_value" in node:
             if "leaf_const" in node or "leaf_coeff" in node:
                 raise UnsupportedModel(
-                    "linear trees (linear_tree=true) cannot be exported to ONNX exactly"
+                    "linear trees (linear_tree=true) cannot be exported to ONNX exactly",
+                    hint="remove linear_tree from model.params",
                 )
             return
         if node["decision_type"] not in ("<=", "=="):
