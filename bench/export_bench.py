@@ -69,6 +69,14 @@ How categorical splits are written (`mlx/train/onnx_trees.py`, `mlx/train/tree_e
   vs 0.86 s on two (0.84×), but a **126 MB** model and 9 s export. Not shippable; it
   pays only with few distinct sets.
 
+Parity at 1M rows (same tables, 800k/200k split, one run, in process): numeric-only fit
+30.5 s, export 1.0 s, parity 1.3 s (4% of the fit; 26,328 rows compared); categorical-heavy
+fit 50.1 s, export 1.4 s, parity 21.0 s (42%), of which ~20 s is onnxruntime scoring all
+200k held-out rows on one thread for the recorded metrics (23.0 s measured alone); the
+comparison itself (20k-row sample + 3,000 probe rows through LightGBM and onnxruntime) is
+a second or two. The bound holds for the check; the held-out scoring is as slow as the
+model's categorical splits.
+
 Targets not met on this machine: ≥ 1.0× LightGBM on the categorical-heavy table (the
 shipped form is ~3× faster than onnxmltools' graph and 7× smaller, still slower than
 LightGBM's bitset test), and `mlx train` ≤ 1.15× bare. The machine was shared with other
