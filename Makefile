@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev system-deps lint completions docs docs-check bench clean
+.PHONY: demo test install install-dev system-deps lint lint-imports typecheck completions docs docs-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ system-deps:
 demo: install
 	bash scripts/demo.sh
 
-test: install-dev
+test: install-dev lint-imports typecheck
 	$(PY) -m pytest
+
+lint-imports: install-dev  # the layers and forbidden imports in pyproject.toml
+	$(VENV)/bin/lint-imports
+
+typecheck: install-dev
+	$(VENV)/bin/mypy mlx
 
 lint: install-dev
 	$(VENV)/bin/ruff check mlx tests bench

@@ -171,7 +171,7 @@ def _brief(meta: dict) -> dict:
 def bench_score(root: Path, cluster: Cluster, rows: int, repeats: int) -> dict | None:
     """Batch scoring local vs cluster (needs `mlx serve --batch` and its --runner)."""
     try:
-        import mlx.serve.batch  # noqa: F401
+        import mlx.scoring.chunks  # noqa: F401
     except ImportError:
         return None
     data = root / "score.parquet"

@@ -244,8 +244,8 @@ def _lightgbm(model_dir: Path, x: Path) -> float:
 def batch(project: Path, rows: int, repeats: int) -> tuple[str, dict]:
     import pandas as pd
 
-    from mlx.serve.batch import load_scoring_model
-    from mlx.serve.batchfile import score_file
+    from mlx.scoring.chunks import load_scoring_model
+    from mlx.scoring.files import score_file
 
     model_dir = project / "models" / "bench"
     tmp = Path(tempfile.mkdtemp(prefix="serve-smoke-batch-"))

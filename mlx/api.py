@@ -109,9 +109,12 @@ def _remote_validate(project, runner, target, infer, result, log) -> bool:
         raise UsageError("--infer writes a schema into this work tree; run it without --runner")
     from mlx.data.validate import Failure, ValidationReport
     from mlx.runners import get_runner
+    from mlx.runners.ssh import SshRunner
     from mlx.runners.ssh_checks import validate as remote
 
-    report, result.runner = remote(get_runner(project, name), project, target, log)
+    ssh = get_runner(project, name)
+    assert isinstance(ssh, SshRunner)  # spec.kind is "ssh"
+    report, result.runner = remote(ssh, project, target, log)
     failures = [Failure(**f) for f in report.pop("failures")]
     report.pop("ok", None)
     result.data = ValidationReport(**report, failures=failures)
@@ -315,7 +318,7 @@ def monitor(
     )
     action = on_drift or (project.config.monitor.on_drift if project else "none")
     if action == "retrain" and result.drift:
-        from mlx.monitor.retrain import retrain
+        from mlx.workflows.retrain import retrain
 
         if project is None:
             raise UsageError("--on-drift retrain needs an mlops.yaml")
@@ -352,11 +355,11 @@ def train(
     ship_data: bool = False,
     log=None,
 ):
-    """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.train.pipeline`.
+    """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.workflows.train`.
 
     ``runner`` names a runner from ``runners:`` (see docs/runners.md); ``log`` receives
     remote runners' output, one line per call."""
-    from mlx.train.pipeline import train as run
+    from mlx.workflows.train import train as run
 
     return run(
         load_project(config),
@@ -379,56 +382,9 @@ def evaluate(
 
     ``runner`` (an ssh runner) scores the committed model on that host; results are
     written and declared here."""
-    from mlx.evaluate.pipeline import evaluate as run
+    from mlx.workflows.evaluate import run_evaluation
 
-    project = load_project(config)
-    model_dir = None
-    if ref is not None:
-        model_dir = project.resolve(ref)
-        if not (model_dir / "metadata.json").is_file():
-            from mlx.errors import RefError
-
-            raise RefError(
-                f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
-            )
-    if runner is not None:
-        remote = _remote_evaluate(project, runner, model_dir, commit, log)
-        if remote is not None:
-            return remote
-    from mlx.registry.materialize import baseline_for
-
-    baseline = baseline_for(project, project.config.eval.baseline_stage)
-    result = run(project, model_dir, commit=commit, baseline=baseline)
-    if runner is not None:
-        name, spec = project.runner(runner)
-        result.runner = {"name": name, "kind": spec.kind, "where": "here"}
-    return result
-
-
-def _remote_evaluate(project, runner, model_dir, commit, log):
-    """Eval on the runner's host when it is an ssh runner (else None: eval runs here).
-    The baseline is resolved here (the host has no registry) and shipped with the model."""
-    name, spec = project.runner(runner)
-    if spec.kind != "ssh":
-        return None
-    from mlx.adapters.git import Git
-    from mlx.evaluate.pipeline import eval_folder, record_results
-    from mlx.registry.materialize import baseline_for
-    from mlx.runners import get_runner
-    from mlx.runners.ssh_checks import evaluate as remote
-    from mlx.util.atomic import atomic_dir
-
-    model_dir = model_dir or project.model_dir
-    eval_dir = eval_folder(project, model_dir)
-    ssh = get_runner(project, name)
-    baseline = baseline_for(project, project.config.eval.baseline_stage)
-    with atomic_dir(eval_dir) as tmp:
-        doc, plots, info = remote(ssh, project, model_dir, tmp, log, baseline)
-    result = record_results(
-        project, Git.discover(project.root), eval_dir, doc, plots, model_dir, commit
-    )
-    result.runner = info
-    return result
+    return run_evaluation(load_project(config), ref, commit=commit, runner=runner, log=log)
 
 
 def _score_batch_on_runner(project, runner, spec, input, output, on_error, progress):
@@ -513,11 +469,11 @@ def score_batch(
     runner: str | None = None,
 ):
     """Score a CSV/Parquet file into another with the model ``ref``; see
-    :mod:`mlx.serve.batchfile`. Bad rows: ``on_error`` fail (exit 1) or skip (reported).
+    :mod:`mlx.scoring.files`. Bad rows: ``on_error`` fail (exit 1) or skip (reported).
     ``runner`` names a dask runner: partitions are scored on its workers
     (:mod:`mlx.runners.dask_score`)."""
     from mlx.config.sections import ServeConfig
-    from mlx.serve.batchfile import score_file
+    from mlx.scoring.files import score_file
     from mlx.serve.model import ServedModel
     from mlx.serve.resolve import resolve_model
 

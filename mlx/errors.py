@@ -2,7 +2,8 @@
 
 Core code raises these; the CLI has exactly one handler that renders them (rich or
 ``--json``) and exits with ``exit_code``. Anything else that escapes is a bug: the
-handler reports it as an internal error (exit 2) and ``--traceback`` shows the stack.
+handler reports it as an internal error (exit 70, sysexits' EX_SOFTWARE) and
+``--traceback`` shows the stack.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 1  # validation, eval gate, drift: the input was judged and failed
     USAGE = 2  # bad flags, bad config, bad reference
     ENVIRONMENT = 3  # no git repo, DVC data not pulled, remote unreachable, host down
+    INTERNAL = 70  # a bug in mlx (sysexits.h EX_SOFTWARE): never a verdict on the input
 
 
 class MlxError(Exception):
@@ -62,6 +64,12 @@ class CheckFailed(MlxError):
 
 class DataValidationFailed(CheckFailed):
     """The data broke the schema; ``details['failures']`` lists every failure."""
+
+
+class BadDataFile(CheckFailed):
+    """A data file mlx was given cannot be used as data: empty, no rows, not UTF-8 text,
+    malformed CSV or Parquet. Bad data is exit 1 wherever it is found; exit 3 stays for
+    what the environment causes (not pulled, permissions, remote down)."""
 
 
 class StageFailed(CheckFailed):

@@ -85,7 +85,7 @@ def test_failing_gate_exits_1_with_table(cli, trained):
 
 def test_change_gates_against_a_baseline(trained, tmp_path):
     from mlx.config import load_project
-    from mlx.evaluate.pipeline import evaluate
+    from mlx.workflows.evaluate import evaluate
 
     baseline_dir = tmp_path / "baseline"
     shutil.copytree(trained / "models/churn", baseline_dir)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlx.errors import DataNotAvailable, DvcError, IntegrityError, RemoteUnreachable
+from mlx.util import yamlsafe
 
 POINTER_SUFFIX = ".dvc"
 
@@ -44,14 +43,28 @@ def pointer_path(data_path: Path) -> Path:
 
 def parse_pointer(text: str | bytes, pointer: Path) -> Pointer:
     """Parse a ``.dvc`` file's text (e.g. read from an old commit)."""
-    doc = yaml.safe_load(text) or {}
-    outs = doc.get("outs") or []
-    if len(outs) != 1 or "md5" not in outs[0]:
+    try:
+        doc = yamlsafe.safe_load(text) or {}
+    except yamlsafe.yaml.YAMLError as exc:
+        raise DvcError(f"{pointer}: not a valid DVC pointer ({_yaml_problem(exc)})") from None
+    outs = doc.get("outs") if isinstance(doc, dict) else None
+    if (
+        not isinstance(outs, list)
+        or len(outs) != 1
+        or not isinstance(outs[0], dict)
+        or "md5" not in outs[0]
+    ):
         raise DvcError(f"{pointer}: expected one output with an md5 in a DVC pointer")
     out = outs[0]
     return Pointer(
         path=pointer.parent / out["path"], md5=out["md5"], size=out.get("size"), pointer=pointer
     )
+
+
+def _yaml_problem(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return where + str(getattr(exc, "problem", None) or exc)
 
 
 def read_pointer(data_path: Path) -> Pointer | None:
@@ -69,6 +82,12 @@ def file_md5(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_md5s(folder: Path, names: list[str] | None = None) -> dict[str, str]:
+    """md5 of the named files (default: every file below ``folder``), by posix rel path."""
+    paths = [folder / n for n in names] if names else sorted(p for p in folder.rglob("*"))
+    return {p.relative_to(folder).as_posix(): file_md5(p) for p in paths if p.is_file()}
 
 
 def verify(path: Path, md5: str) -> None:
@@ -122,7 +141,7 @@ def _quiet() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_repo(root: Path) -> Iterator[object]:
+def open_repo(root: Path) -> Iterator[Any]:  # a dvc.repo.Repo (dvc ships no type hints)
     from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.repo import Repo
 
@@ -277,6 +296,11 @@ def declare(
 
     path = root / "dvc.yaml"
     before = path.read_text(encoding="utf-8") if path.exists() else None
+    if before is not None:
+        try:
+            yamlsafe.compose(before)
+        except yamlsafe.yaml.YAMLError as exc:
+            raise DvcError(f"{path}: refusing to edit it: {_yaml_problem(exc)}") from None
     with modify_yaml(str(path)) as doc:
         if artifact is not None:
             entry = {k: v for k, v in artifact.items() if k != "name"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
 
@@ -141,7 +141,7 @@ class Git:
         out = self.run("diff", "--cached", "--name-only", "-z", "--no-renames", strip=False)
         return [p for p in out.split("\0") if p]
 
-    def show(self, rev: str, path: str | Path) -> bytes | None:
+    def show(self, rev: str, path: str | PurePath) -> bytes | None:
         """File contents at ``rev`` (None when the file is absent there)."""
         import git
 

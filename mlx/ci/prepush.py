@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from mlx.adapters.git import Git
 from mlx.registry import tags as T
+from mlx.util import yamlsafe
 
 ZERO = "0" * 40
 # Tags that carry model files: registrations and assignments (deregistrations,
@@ -180,9 +179,13 @@ def _artifact_path(git: Git, commit: str, base: PurePosixPath, name: str) -> str
     raw = git.show(commit, base / "dvc.yaml")
     if raw is None:
         return None
-    doc = yaml.safe_load(raw) or {}
-    entry = (doc.get("artifacts") or {}).get(name) or {}
-    return entry.get("path")
+    try:
+        doc = yamlsafe.safe_load(raw) or {}
+    except yamlsafe.yaml.YAMLError:
+        return None  # an unreadable dvc.yaml names no artifact path; the default applies
+    entry = ((doc.get("artifacts") or {}).get(name) or {}) if isinstance(doc, dict) else {}
+    path = entry.get("path") if isinstance(entry, dict) else None
+    return path if isinstance(path, str) else None
 
 
 def _model_dir(git: Git, commit: str, base: PurePosixPath, path: str) -> PurePosixPath:

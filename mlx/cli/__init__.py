@@ -15,6 +15,27 @@ def main() -> None:
     # pydantic scans every installed distribution for plugins on first use (~20 ms in a
     # typical venv); mlx uses none. Set the variable yourself to opt back in.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    quiet_warnings()
     from mlx.cli.app import app
 
     app(prog_name="mlx")
+
+
+def quiet_warnings() -> None:
+    """No Python warnings in mlx's output (third-party deprecations, numpy runtime
+    warnings): they are for developers, not for a CI log. ``--traceback``,
+    ``MLX_TRACEBACK=1`` or an explicit ``PYTHONWARNINGS`` show them again.
+
+    Child processes mlx starts (DVC, ssh hosts, Dask workers) inherit the choice through
+    ``PYTHONWARNINGS``.
+    """
+    import os
+    import sys
+    import warnings
+
+    if os.environ.get("PYTHONWARNINGS"):
+        return
+    if "--traceback" in sys.argv[1:] or os.environ.get("MLX_TRACEBACK", "") not in ("", "0"):
+        return
+    warnings.simplefilter("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"

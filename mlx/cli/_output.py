@@ -26,6 +26,27 @@ def set_traceback(enabled: bool) -> None:
     _state["traceback"] = _state["traceback"] or enabled
 
 
+NON_TTY_WIDTH = 160  # tables in CI logs and pipes; text lines are never wrapped at all
+
+
+def make_console(stderr: bool):
+    """A rich console that never hard-wraps text (commands and paths stay pasteable).
+
+    ``soft_wrap`` leaves line breaking to the terminal, so a suggested command or a
+    path is one line however long. Tables still fit a width: the terminal's when there
+    is one, else ``$COLUMNS`` or a wide default (rich's own is 80, which splits titles).
+    """
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty():
+        width = (
+            int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else NON_TTY_WIDTH
+        )
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
 class Output:
     """Where a command writes: rich for people, one JSON document for machines."""
 
@@ -41,17 +62,13 @@ class Output:
         if self.json:
             return self.err
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(highlight=False)
+            self._console = make_console(stderr=False)
         return self._console
 
     @property
     def err(self):
         if self._err_console is None:
-            from rich.console import Console
-
-            self._err_console = Console(stderr=True, highlight=False)
+            self._err_console = make_console(stderr=True)
         return self._err_console
 
     def print(self, *args: Any, **kwargs: Any) -> None:
@@ -116,7 +133,9 @@ class Output:
             return
         from rich.markup import escape
 
-        label = {1: "failed", 2: "error", 3: "environment error"}.get(int(exc.exit_code), "error")
+        label = {1: "failed", 2: "error", 3: "environment error", 70: "bug"}.get(
+            int(exc.exit_code), "error"
+        )
         self.err.print(f"[bold red]{label}:[/] {escape(exc.message)}")
         if exc.hint:
             self.err.print(f"[dim]hint:[/] {escape(exc.hint)}")
@@ -156,10 +175,13 @@ def session(json_mode: bool, command: str) -> Iterator[Output]:
     except Exception as exc:  # a bug: say so, keep the stack one flag away
         if _state["traceback"]:
             raise
-        err = _wrap(exc, ExitCode.USAGE, prefix="internal error: ")
-        err.hint = "this is a bug in mlx; rerun with `mlx --traceback ...` and report the stack"
+        err = _wrap(exc, ExitCode.INTERNAL, prefix="internal error: ")
+        err.hint = (
+            "this is a bug in mlx, not a problem with your input; please report it with the "
+            "stack that `mlx --traceback ...` (or MLX_TRACEBACK=1) prints"
+        )
         out.error(err)
-        raise typer.Exit(int(ExitCode.USAGE)) from None
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
 def _wrap(exc: Exception, code: ExitCode, prefix: str = "") -> MlxError:

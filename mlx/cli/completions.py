@@ -32,11 +32,13 @@ class Cmd:
 
 def describe() -> tuple[list[Opt], list[Cmd]]:
     """The app's global options and commands, from Typer's own command tree."""
+    import typer.core
     import typer.main
 
     from mlx.cli.app import app
 
     group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)  # the app has subcommands
     ctx = group.make_context("mlx", ["--help"], resilient_parsing=True)
     commands = []
     for name in sorted(group.list_commands(ctx)):

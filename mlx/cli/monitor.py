@@ -128,12 +128,14 @@ def _render(out: Output, result) -> None:
     )
     from rich.table import Table
 
+    # the reason is the column people read: it folds (never "…") and keeps room for itself
+    # at 100 columns (fits 100 exactly with short names); long feature names fold too
     table = Table(title="features ranked by severity", title_justify="left")
     table.add_column("status", no_wrap=True)
-    table.add_column("feature", no_wrap=True, overflow="fold")
+    table.add_column("feature", overflow="fold", max_width=20)
     for col in ("importance", "PSI", "KS", "W (σ)"):
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("why", ratio=1)
+    table.add_column("why", ratio=1, overflow="fold", min_width=26)
     for f in result.features:
         s = f.stats
         why = f.reasons[0] if f.reasons else ""

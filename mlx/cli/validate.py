@@ -68,6 +68,11 @@ def render_data(out: Output, report) -> None:
     """The data part of a validation: one line when it passed, else a table of failures."""
     from rich.markup import escape
 
+    if getattr(report, "checked_against", None):
+        out.print(
+            f"[dim]no rules in mlops.yaml: checked against the schema of the model "
+            f"{escape(report.checked_against)}[/]"
+        )
     if report.ok:
         out.print(
             f"[green]ok[/]  data {escape(report.path)}: {report.rows} rows, {report.columns} columns"
@@ -77,7 +82,7 @@ def render_data(out: Output, report) -> None:
         [
             f.column or "-",
             f.check,
-            ", ".join(_fmt(v) for v in f.values),
+            ", ".join(_fmt(v) for v in f.values) if f.values or not f.hint else f.hint,
             f.count,
             ", ".join(map(str, f.rows)),
         ]

@@ -1,6 +1,6 @@
 """Load ``mlops.yaml`` into :class:`MlxConfig` with errors that point at file:line:key.
 
-YAML is composed into nodes first (``yaml.compose`` with the safe loader) so every key
+YAML is composed into nodes first (bounded by :mod:`mlx.util.yamlsafe`) so every key
 keeps its position; the same nodes are then constructed safely into Python objects.
 Pydantic's error locations are mapped back onto those positions, and unknown keys get
 a "did you mean" from the field names valid at that place.
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue
+from mlx.util import yamlsafe
 
 CONFIG_NAME = "mlops.yaml"
 
@@ -57,14 +58,18 @@ def load_project(path: Path | str | None = None) -> ProjectConfig:
 def parse_config(text: str, filename: str = CONFIG_NAME) -> MlxConfig:
     """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yamlsafe.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         issue = ConfigIssue(
             file=filename,
             key="",
-            message=f"malformed YAML: {problem}",
+            message=(
+                f"refused: {problem}"
+                if isinstance(exc, yamlsafe.YamlLimitError)
+                else f"malformed YAML: {problem}"
+            ),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         )
@@ -111,7 +116,7 @@ def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> 
             _index_marks(item, (*path, i), marks, key_marks)
 
 
-def _issue(err: dict[str, Any], filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
+def _issue(err: Any, filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
     raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = _message(err)
     keyed = _KEYED.match(message)
@@ -159,7 +164,7 @@ def _nearest(loc: Path_, marks: dict) -> yaml.Mark | None:
     return None
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Any) -> str:  # a pydantic ErrorDetails
     kind = err["type"]
     if kind == "missing":
         return "required key is missing"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlx.errors import DataNotAvailable, DataValidationFailed, UsageError
+from mlx.errors import BadDataFile, DataNotAvailable, MlxError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,15 +44,61 @@ def read_table(path: Path, string_columns: list[str] | tuple[str, ...] = ()) -> 
                 if col in frame.columns and frame[col].dtype != "str":
                     frame[col] = frame[col].astype("str").where(frame[col].notna())
     except pd.errors.EmptyDataError:
-        raise DataValidationFailed(f"{path} is empty") from None
+        raise BadDataFile(f"{path} is empty: no header and no rows") from None
     except (OSError, ValueError) as exc:
-        raise DataNotAvailable(f"cannot read {path}: {exc}") from None
+        raise unreadable(path, exc) from None
     if frame.empty:
-        raise UsageError(
-            f"{path} has no rows",
-            hint="check the file; an empty table cannot be validated or trained on",
+        raise BadDataFile(
+            f"{path} has a header but no rows",
+            hint="check the file; an empty table cannot be validated, trained on or scored",
         )
     return frame
+
+
+def unreadable(path: Path, exc: BaseException) -> MlxError:
+    """The error for a file a reader (pandas or pyarrow) could not read.
+
+    An ``OSError`` with an errno (missing, permissions, I/O) is the environment's doing:
+    exit 3. Anything else the reader raised is about the bytes: exit 1, saying what is
+    wrong, e.g. where the first byte that is not UTF-8 sits.
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return DataNotAvailable(f"cannot read {path}: {exc}")
+    if file_format(path) == "csv" or isinstance(exc, UnicodeDecodeError):
+        offset = first_non_utf8(path)
+        if offset is not None:
+            return BadDataFile(
+                f"{path} is not UTF-8 text (first bad byte at offset {offset:,})",
+                hint="save it as UTF-8 CSV, or as Parquet",
+            )
+        return BadDataFile(f"{path} is not a well-formed CSV file: {_first_line(exc)}")
+    return BadDataFile(f"{path} is not a readable Parquet file: {_first_line(exc)}")
+
+
+def first_non_utf8(path: Path, limit: int = 256 * 1024 * 1024) -> int | None:
+    """Byte offset of the first invalid UTF-8 sequence in the first ``limit`` bytes."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while offset < limit and (block := fh.read(1 << 20)):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:
+                # the decoder's buffer holds at most 3 bytes of an unfinished sequence
+                return max(offset + err.start - len(err.object) + len(block), 0)
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return offset
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -143,7 +143,9 @@ def _tidy(x: float) -> float:
 def schema_yaml(specs: dict[str, ColumnSpec], data: DataConfig, task: str) -> str:
     """A pandera YAML document for ``specs`` (round-trips through ``from_yaml``)."""
     stub = data.model_copy(update={"columns": specs, "schema_file": None})
-    return build_schema(stub, None, task).to_yaml()
+    text = build_schema(stub, None, task).to_yaml()
+    assert text is not None  # to_yaml() without a stream returns the document
+    return text
 
 
 def spec_dict(spec: ColumnSpec) -> dict[str, Any]:

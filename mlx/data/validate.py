@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.data import schema as schema_mod
 from mlx.errors import ConfigError, ConfigIssue
+from mlx.util import yamlsafe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,9 +30,25 @@ class Failure:
     count: int
     values: list[Any] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # 0-based data row numbers (CSV line = row + 2)
+    hint: str | None = None  # e.g. which config key names a missing column, and near matches
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.hint is None:
+            out.pop("hint")
+        return out
+
+    def describe(self) -> str:
+        """One line for an error message: the column, the check, and the hint or values."""
+        if self.check == "column present":
+            what = f"column {self.column!r} is missing"
+        else:
+            what = f"column {self.column!r}: {self.check}" if self.column else self.check
+        if self.hint:
+            return f"{what} ({self.hint})"
+        if self.values:
+            return f"{what} (e.g. {', '.join(map(repr, self.values[:3]))})"
+        return what
 
 
 @dataclass
@@ -40,10 +57,17 @@ class ValidationReport:
     rows: int
     columns: int
     failures: list[Failure]
+    checked_against: str | None = None  # the model whose schema stood in for missing rules
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def summary(self, limit: int = 3) -> str:
+        """The first failures in words, for a one-line error."""
+        parts = [f.describe() for f in self.failures[:limit]]
+        more = len(self.failures) - limit
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +76,7 @@ class ValidationReport:
             "rows": self.rows,
             "columns": self.columns,
             "failures": [f.to_dict() for f in self.failures],
+            "checked_against": self.checked_against,
         }
 
 
@@ -66,7 +91,15 @@ def load_schema_text(project: ProjectConfig) -> str | None:
             [ConfigIssue(str(project.path), "data.schema", f"file {ref} does not exist")],
             hint="create it with `mlx validate --infer`",
         )
-    return path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    try:  # refuse an alias bomb before pandera parses it (a schema can come from a fork)
+        yamlsafe.compose(text)
+    except yamlsafe.yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        issue = ConfigIssue(str(path), "", problem, mark.line + 1 if mark else None)
+        raise ConfigError(f"schema file {ref} is not valid YAML", [issue]) from None
+    return text
 
 
 def read_training_frame(project: ProjectConfig, path: Path | None = None) -> pd.DataFrame:
@@ -87,23 +120,93 @@ def validate_frame(
         schema = schema_mod.build_schema(cfg.data, schema_text, cfg.model.task)
     except (pa.errors.SchemaDefinitionError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"invalid data schema: {exc}") from None
+    named = named_column_failures(list(frame.columns), cfg)
     failures: list[Failure] = []
     coerced = frame
     try:
         coerced = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = summarize(exc.failure_cases)
+    missing = {f.column for f in named}
+    failures = named + [
+        f for f in failures if not (f.check == "column present" and f.column in missing)
+    ]
+    if not has_rules(cfg, schema_text):
+        from mlx.data.implicit import mixed_type_failures
+
+        failures += mixed_type_failures(frame, set(cfg.data.categorical or []))
     failures += _role_checks(frame, cfg)
     return ValidationReport(label, len(frame), len(frame.columns), failures), coerced
+
+
+def has_rules(cfg: MlxConfig, schema_text: str | None) -> bool:
+    """Whether the project declares column rules (``data.columns`` or a schema file)."""
+    return bool(cfg.data.columns) or schema_text is not None
 
 
 def validate_file(project: ProjectConfig, path: Path | None = None) -> ValidationReport:
     target = path or project.resolve(project.config.data.train)
     frame = read_training_frame(project, target)
-    report, _ = validate_frame(
-        frame, project.config, load_schema_text(project), _display(project, target)
-    )
+    schema_text = load_schema_text(project)
+    report, _ = validate_frame(frame, project.config, schema_text, _display(project, target))
+    if not has_rules(project.config, schema_text):
+        _check_against_model(project, frame, report)
     return report
+
+
+def _check_against_model(
+    project: ProjectConfig, frame: pd.DataFrame, report: ValidationReport
+) -> None:
+    """With no declared rules, the working tree's trained model lends its schema."""
+    from mlx.data.implicit import model_schema_failures
+    from mlx.model_files import METADATA, load_metadata
+
+    folder = project.model_dir
+    if not (folder / METADATA).is_file():
+        return
+    meta = load_metadata(folder)
+    label = (
+        f"{meta.get('name', project.config.model.name)} ({_display(project, folder / METADATA)})"
+    )
+    report.checked_against = label
+    failing = {(f.column, f.check) for f in report.failures}
+    for failure in model_schema_failures(frame, meta, label):
+        if (failure.column, failure.check) not in failing and (
+            failure.column,
+            "one type (mixed numbers and text)",
+        ) not in failing:
+            report.failures.append(failure)
+
+
+def named_column_failures(columns: list[str], cfg: MlxConfig) -> list[Failure]:
+    """A failure for every column the config names that the data lacks, saying which key
+    names it and the nearest columns the data has ("did you mean ...")."""
+    from mlx.util.suggest import did_you_mean
+
+    data = cfg.data
+    named: list[tuple[str, str]] = [("data.target", data.target)]
+    if data.id is not None:
+        named.append(("data.id", data.id))
+    for key, cols in (
+        ("data.features", data.features or []),
+        ("data.categorical", data.categorical or []),
+        ("data.drop", data.drop),
+        ("eval.slices", cfg.eval.slices),
+    ):
+        named += [(f"{key}[{i}]", col) for i, col in enumerate(cols)]
+    keys_of: dict[str, list[str]] = {}
+    for key, col in named:
+        if col not in columns:
+            keys_of.setdefault(col, []).append(key)
+    return [
+        Failure(
+            col,
+            "column present",
+            1,
+            hint=f"named by {', '.join(keys)}; {did_you_mean(col, columns)}",
+        )
+        for col, keys in keys_of.items()
+    ]
 
 
 def _display(project: ProjectConfig, path: Path) -> str:

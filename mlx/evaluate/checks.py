@@ -17,7 +17,7 @@ from mlx.config.sections import PerturbationCheck
 
 
 def trivial_baseline(task: str, y_train, y_test, pred, metrics: dict[str, float]) -> dict[str, Any]:
-    from mlx.evaluate.metrics import compute_metrics
+    from mlx.metrics import compute_metrics
 
     if task == "regression":
         constant = np.full(len(y_test), float(np.mean(y_train)))

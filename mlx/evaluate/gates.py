@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlx.config.sections import GateSpec
-from mlx.evaluate.metrics import HIGHER_IS_BETTER
+from mlx.metrics import HIGHER_IS_BETTER
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlx.evaluate.metrics import HIGHER_IS_BETTER
+from mlx.metrics import HIGHER_IS_BETTER
 
 
 def _fmt(value: Any) -> str:

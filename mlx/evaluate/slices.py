@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlx.evaluate.metrics import compute_metrics
+from mlx.metrics import compute_metrics
 
 MAX_VALUES = 20
 

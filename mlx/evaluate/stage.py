@@ -1,15 +1,202 @@
-"""``python -m mlx.evaluate.stage JOB.json``: the eval stage from a job file.
+"""The eval stage: score the ONNX model (the artifact that will be served) on the test
+split it was trained with, run gates and checks, write metrics, plots and a report.
 
-Remote runners run this in a bundle on the host (see :mod:`mlx.util.jobfile`). It calls
-:func:`mlx.evaluate.pipeline.run_eval_stage`, the function a local ``mlx eval`` runs, and
-lists every file it wrote with its md5 plus the metrics document in the manifest.
+The test split is rebuilt from what ``metadata.json`` recorded (data md5, split
+settings), not from today's config, so the numbers are about the rows the model never
+saw. Needs no git: :func:`run_eval_stage` is what a local ``mlx eval`` runs (through
+:mod:`mlx.workflows.evaluate`) and what remote runners run in a bundle on the host,
+``python -m mlx.evaluate.stage JOB.json`` (see :mod:`mlx.util.jobfile`); the manifest
+lists every file written with its md5 plus the metrics document.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from mlx.adapters import dvc
+from mlx.config.model import ProjectConfig
+from mlx.errors import DataNotAvailable
+from mlx.model_files import FORMAT, load_metadata
+
+SCORES = "scores.json"
+
+
+@dataclass
+class Scored:
+    """A model's predictions on the rebuilt test split."""
+
+    meta: dict[str, Any]
+    test: Any  # pandas frame
+    y_train: Any
+    y_test: Any
+    pred: Any  # probabilities [n, k] or values [n]
+    score_fn: Any
+    inputs: dict[str, Any]
+
+
+def load_model(model_dir: Path):
+    """(metadata, onnxruntime session) for a model folder, md5-checked against metadata."""
+    from mlx.train.export import session
+
+    meta = load_metadata(model_dir)
+    onnx_path = model_dir / meta["onnx"]["file"]
+    dvc.require_data(onnx_path)
+    dvc.verify(onnx_path, meta["onnx"]["md5"])
+    return meta, session(onnx_path.read_bytes())
+
+
+def score_test_split(project: ProjectConfig, meta: dict[str, Any], sess) -> Scored:
+    import numpy as np
+
+    from mlx.data.io import read_table
+    from mlx.data.schema import string_columns
+    from mlx.train.features import Feature, to_onnx_inputs
+    from mlx.train.split import encode_target, split_frame
+
+    cfg = project.config
+    data = meta["data"]
+    frame = _read_checked(project, data["path"], data["md5"], string_columns(cfg.data), read_table)
+    test_frame = None
+    if data.get("test_path"):
+        test_frame = _read_checked(
+            project, data["test_path"], data["test_md5"], string_columns(cfg.data), read_table
+        )
+    recorded = meta["split"]
+    split_cfg = cfg.split.model_copy(
+        update={k: recorded[k] for k in ("test_size", "stratify", "seed") if k in recorded}
+    )
+    parts = split_frame(frame, cfg.model_copy(update={"split": split_cfg}), test_frame)
+    task, classes = meta["task"], meta["classes"]
+    y_train, _ = encode_target(parts.train[meta["target"]], task, classes)
+    y_test, _ = encode_target(parts.test[meta["target"]], task, classes)
+    features = [Feature.from_dict(f) for f in meta["features"]]
+    names = [o.name for o in sess.get_outputs()]
+
+    def score_fn(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = dict(zip(names, sess.run(None, inputs), strict=True))
+        return outputs["prediction"] if task == "regression" else outputs["probabilities"]
+
+    inputs = to_onnx_inputs(parts.test, features)
+    pred = np.asarray(score_fn(inputs), dtype=np.float64)
+    if task == "regression":
+        pred = pred.reshape(-1)
+    return Scored(meta, parts.test, y_train, y_test, pred, score_fn, inputs)
+
+
+def _read_checked(project, rel: str, md5: str, strings, read_table):
+    path = project.resolve(rel)
+    dvc.require_data(path)
+    actual = dvc.file_md5(path)
+    if actual != md5:
+        raise DataNotAvailable(
+            f"{rel} is not the data this model was trained on (md5 {actual[:12]}, model recorded {md5[:12]})",
+            hint=f"`dvc checkout {rel}` (or check out the commit the model came from), or retrain",
+        )
+    return read_table(path, strings)
+
+
+def run_eval_stage(
+    project: ProjectConfig,
+    model_dir: Path,
+    out: Path,
+    baseline: dict[str, Any] | None = None,
+    head: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score, gate and check the model; write metrics.json, scores.json, report.md and
+    plots/ into ``out``. Returns the metrics document and the DVC plot definitions.
+
+    Needs no git (``head`` is the commit to record), so remote runners run this same
+    function in a bundle (``python -m mlx.evaluate.stage``).
+    """
+    from mlx.evaluate import checks
+    from mlx.evaluate.gates import check_gates
+    from mlx.evaluate.plots import make_plots
+    from mlx.evaluate.report import render_markdown
+    from mlx.evaluate.slices import slice_metrics
+    from mlx.metrics import compute_metrics
+
+    cfg = project.config
+    meta, sess = load_model(model_dir)
+    scored = score_test_split(project, meta, sess)
+    task = meta["task"]
+    metrics = compute_metrics(task, scored.y_test, scored.pred)
+
+    base_doc = None
+    if baseline is not None:
+        base_meta, base_sess = load_model(Path(baseline["model_dir"]))
+        base_scored = score_test_split(
+            project, meta | {"features": base_meta["features"]}, base_sess
+        )
+        base_doc = {k: baseline.get(k) for k in ("ref", "version", "commit")}
+        base_doc["metrics"] = compute_metrics(task, scored.y_test, base_scored.pred)
+
+    results, skipped = check_gates(
+        cfg.eval.gates, metrics, base_doc["metrics"] if base_doc else None
+    )
+    checks_doc: dict[str, Any] = {}
+    if cfg.eval.trivial_baseline:
+        checks_doc["trivial_baseline"] = checks.trivial_baseline(
+            task, scored.y_train, scored.y_test, scored.pred, metrics
+        )
+    if cfg.eval.perturbation.enabled:
+        numeric = [f["name"] for f in meta["features"] if f["kind"] == "numeric"]
+        checks_doc["perturbation"] = checks.perturbation(
+            scored.score_fn, scored.inputs, numeric, task, cfg.eval.perturbation, meta["seed"]
+        )
+    gates_passed = all(r.passed for r in results)
+    passed = gates_passed and all(c["passed"] for c in checks_doc.values())
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "model": {"name": meta["name"], "md5": meta["onnx"]["md5"]},
+        "data": {
+            "path": meta["data"]["path"],
+            "md5": meta["data"]["md5"],
+            "test_rows": len(scored.y_test),
+        },
+        "commit": head,
+        "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metrics": metrics,
+        "slices": slice_metrics(
+            scored.test, cfg.eval.slices, task, scored.y_test, scored.pred, cfg.eval.min_slice_rows
+        ),
+        "baseline": base_doc,
+        "gates": {
+            "passed": gates_passed,
+            "skipped": skipped,
+            "results": [r.to_dict() for r in results],
+        },
+        "checks": checks_doc,
+        "passed": passed,
+    }
+    plots = make_plots(
+        task,
+        scored.y_test,
+        scored.pred,
+        meta["classes"] or [],
+        meta.get("feature_importance", {}),
+        out / "plots",
+    )
+    doc["plots"] = {k: {"png": v["png"], "data": v["data"]} for k, v in plots.items()}
+    _write_json(out / "metrics.json", doc)
+    _write_json(out / SCORES, metrics)  # flat: what `dvc metrics show/diff` displays
+    (out / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    return doc, {k: {"data": v["data"], "dvc": v["dvc"]} for k, v in plots.items()}
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    import json
+
+    path.write_text(
+        json.dumps(doc, indent=2, sort_keys=True, default=_plain) + "\n", encoding="utf-8"
+    )
+
+
+def _plain(obj: Any) -> Any:
+    return obj.item() if hasattr(obj, "item") else str(obj)
 
 
 def main(argv: list[str]) -> int:
@@ -19,9 +206,8 @@ def main(argv: list[str]) -> int:
 
 
 def _job(job: dict[str, Any], progress: Any) -> dict[str, Any]:  # noqa: ARG001
+    from mlx.adapters.dvc import file_md5s
     from mlx.config.model import MlxConfig, ProjectConfig
-    from mlx.evaluate.pipeline import run_eval_stage
-    from mlx.util.jobfile import file_md5s
 
     project = ProjectConfig(MlxConfig.model_validate(job["config"]), Path.cwd() / "mlops.yaml")
     out = Path(job["out_dir"])

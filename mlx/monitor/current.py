@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlx.errors import DataNotAvailable, UsageError
+from mlx.errors import BadDataFile, DataNotAvailable, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -109,7 +109,7 @@ def read_current(
 
 def _read_file(path: Path, wanted: list[str], categorical: set[str]) -> CurrentData:
     from mlx.adapters.dvc import require_data
-    from mlx.data.io import file_format
+    from mlx.data.io import file_format, unreadable
 
     require_data(path)
     fmt = file_format(path)
@@ -119,7 +119,9 @@ def _read_file(path: Path, wanted: list[str], categorical: set[str]) -> CurrentD
         else:
             table, columns = _read_parquet(path, wanted, categorical)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-        raise DataNotAvailable(f"cannot read {path}: {exc}") from None
+        raise unreadable(path, exc) from None
+    if table.num_rows == 0:
+        raise BadDataFile(f"{path} has no rows", hint="a monitoring window needs rows to compare")
     return CurrentData(table, str(path), "file", columns, _types(table))
 
 
@@ -163,9 +165,9 @@ def log_files(folder: Path, since: datetime | None = None) -> list[Path]:
     for file in sorted(folder.rglob("*.parquet")):
         if file.name.startswith("."):
             continue  # a writer's temp file
-        if first_day is not None and _day_of(file, folder) is not None:
-            if _day_of(file, folder) < first_day:
-                continue
+        day = _day_of(file, folder) if first_day is not None else None
+        if first_day is not None and day is not None and day < first_day:
+            continue
         files.append(file)
     return files
 
@@ -197,7 +199,9 @@ def _read_logs(
         try:
             table, names = _read_parquet(file, wanted, set())
         except (OSError, ValueError) as exc:
-            raise DataNotAvailable(f"cannot read prediction log {file}: {exc}") from None
+            from mlx.data.io import unreadable
+
+            raise unreadable(file, exc) from None
         columns.update(dict.fromkeys(names))
         tables.append(_strings(table, categorical))
     table = pa.concat_tables(tables, promote_options="permissive")

@@ -15,8 +15,9 @@ from typing import Any
 
 from mlx.config.model import ProjectConfig
 from mlx.config.sections import MonitorConfig
-from mlx.errors import RefError, UsageError
+from mlx.errors import BadDataFile, RefError, UsageError
 from mlx.monitor.engine import MonitorReport
+from mlx.util.suggest import did_you_mean
 
 
 @dataclass
@@ -205,14 +206,16 @@ def _performance(
     frame = read_table(labels_file, [id_column, target])
     for col in (id_column, target):
         if col not in frame.columns:
-            raise UsageError(f"--labels {labels_file}: no column {col!r}")
+            raise BadDataFile(
+                f"--labels {labels_file}: no column {col!r}", hint=did_you_mean(col, frame.columns)
+            )
     labelled = frame.dropna(subset=[target])
     labels = dict(zip(labelled[id_column].astype(str), labelled[target].tolist(), strict=True))
     positions, y_true = perf.join_labels(table[key].to_pylist(), labels)
     if scores is None and "_score" in table.column_names:
         scores = numeric_values(table["_score"])[0]
     if len(positions) == 0:
-        raise UsageError(
+        raise BadDataFile(
             f"--labels {labels_file}: no label matches a current row on {key!r}",
             hint=f"labels join on {id_column!r} (or `_request_id` for prediction logs)",
         )

@@ -75,7 +75,9 @@ def _densities(edges: list[float], cdf: list[float]) -> list[float]:
 def _discrete_chart(ref: dict[str, Any], cur_cdf: list[float] | None) -> str:
     grid, cdf = ref["grid"], ref["cdf"]
     ref_mass = _masses(cdf)
-    rows = [(f"{g:g}", r, None) for g, r in zip(grid, ref_mass, strict=True)]
+    rows: list[tuple[str, float, float | None]] = [
+        (f"{g:g}", r, None) for g, r in zip(grid, ref_mass, strict=True)
+    ]
     if cur_cdf:
         cur_mass = _masses(cur_cdf)
         rows = [(label, r, c) for (label, r, _), c in zip(rows, cur_mass, strict=True)]

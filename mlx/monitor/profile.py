@@ -72,11 +72,11 @@ def build_profile(
     "categories"?}``. Categories not listed but present in the frame are kept too, so a
     profile built from a file without metadata still knows every category it saw.
     """
-    from mlx.errors import UsageError
+    from mlx.errors import BadDataFile, UsageError
 
     missing = [f["name"] for f in features if f["name"] not in frame.columns]
     if missing:
-        raise UsageError(f"cannot profile: column(s) {', '.join(missing)} not in the data")
+        raise BadDataFile(f"cannot profile: column(s) {', '.join(missing)} not in the data")
     out: dict[str, Any] = {"format": FORMAT, "task": task, "rows": int(len(frame)), "features": {}}
     for feature in features:
         name, kind = feature["name"], feature["kind"]

@@ -263,7 +263,7 @@ def dataset_verdict(
             f"{share:.0%} of feature importance drifted (bound {th.drift_share:.0%}): "
             + ", ".join(f.name for f in sorted(drifted, key=FeatureResult.sort_key))
         )
-    if prediction_drift:
+    if prediction_drift and prediction is not None:
         reasons.append("prediction drift: " + "; ".join(prediction.reasons))
     if performance_drift:
         reasons.append("live metrics degraded against training")

@@ -65,7 +65,8 @@ def lineage(project: ProjectConfig, ref: str | None = None) -> Lineage:
     commit = resolved.commit
     if commit is None and git is not None and facts.commit:
         # a work-tree folder is the HEAD version when nothing in it changed since
-        commit = None if git.is_dirty([resolved.folder], untracked=True) else facts.commit
+        dirty = resolved.folder is None or git.is_dirty([resolved.folder], untracked=True)
+        commit = None if dirty else facts.commit
     if version is None and art is not None and commit:
         version = art.at_commit(commit)
     reg_event = version.registration if version else None

@@ -124,7 +124,12 @@ def promote(
         if push:  # artifacts first: if this fails, no tag is created at all
             change.pushed = W.push_artifacts(project, git, facts)
         W.wait_past(reg.newest_time(name))
-        common = {"facts": facts, "by": by, "reason": reason, "forced": change.forced}
+        common: dict[str, Any] = {
+            "facts": facts,
+            "by": by,
+            "reason": reason,
+            "forced": change.forced,
+        }
         try:
             if new:
                 tag = T.registration_tag(name, ver)
@@ -256,7 +261,7 @@ def rollback(
             change.pushed = W.push_artifacts(project, git, facts)
         W.wait_past(reg.newest_time(name))
         n = reg.next_counter(name)
-        common = {"by": by, "reason": reason}
+        common: dict[str, Any] = {"by": by, "reason": reason}
         out_tag = T.unassignment_tag(name, stage, n)
         msg = T.default_message(T.UNASSIGNMENT, name, current.version, stage)
         extra = {"version": current.version, "stage": stage, "rollback_to": target.version}

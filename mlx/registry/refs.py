@@ -24,9 +24,10 @@ import yaml
 
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.errors import RefError
+from mlx.errors import MlxError, RefError
 from mlx.registry import tags as T
-from mlx.registry.store import Registry
+from mlx.registry.store import Registry, VersionState
+from mlx.util import yamlsafe
 
 KINDS = ("workspace", "path", "stage", "version", "latest", "tag", "commit")
 
@@ -172,28 +173,29 @@ def _from_shortcut(project, git, registry: Registry, ref: str, m) -> ResolvedMod
             stage=stage,
             tag=assignment.tag,
         )
+    found: VersionState | None
     if version in ("latest", "greatest"):
-        v = art.latest()
-        if v is None:
+        found = art.latest()
+        if found is None:
             raise RefError(f"{name} has no active registered version")
         kind = "latest"
     else:
-        v = art.version(version)
-        if v is None or not v.registered:
+        found = art.version(version)
+        if found is None or not found.registered:
             known = ", ".join(x.version for x in art.active_versions()) or "none"
             raise RefError(f"{name} has no version {version}", hint=f"active versions: {known}")
-        if v.deregistered:
+        if found.deregistered:
             raise RefError(f"{name}@{version} was deregistered", hint=_stages_hint(art))
         kind = "version"
-    reg = v.registration
+    reg = found.registration
     return _at_commit(
         project,
         git,
         ref,
         kind,
         name,
-        v.commit,
-        version=v.version,
+        found.commit,
+        version=found.version,
         tag=reg.tag if reg else None,
         deprecated=art.deprecated,
     )
@@ -237,6 +239,46 @@ def _from_folder(project: ProjectConfig, ref: str, folder: Path) -> ResolvedMode
     return ResolvedModel(ref, "path", name, folder=folder)
 
 
+def registered_version_of(
+    project: ProjectConfig, name: str, onnx_file: str, md5: str, limit: int = 50
+) -> ResolvedModel | None:
+    """The newest active registered version of ``name`` whose ONNX file has ``md5``.
+
+    The working-tree model is often exactly a registered version (HEAD is tagged, or the
+    tree was checked out at one); naming it ``churn@v0.0.1`` beats an anonymous md5.
+    Reads one ``.dvc`` pointer per version (newest ``limit`` versions), no DVC calls.
+    """
+    from mlx.adapters import dvc
+
+    git = Git.discover(project.root)
+    art = Registry.load(git).artifact(name)
+    if art is None:
+        return None
+    for state in art.active_versions()[:limit]:
+        commit = state.registration.commit if state.registration else None
+        if commit is None:
+            continue
+        folder = model_path(project, git, name, commit)
+        text = git.show(commit, f"{folder}/{onnx_file}.dvc")
+        if text is None:
+            continue
+        try:
+            pointer = dvc.parse_pointer(text, Path(folder) / f"{onnx_file}.dvc")
+        except MlxError:
+            continue
+        if pointer.md5 == md5:
+            return ResolvedModel(
+                None,
+                "workspace",
+                name,
+                commit=commit,
+                version=state.version,
+                folder=project.model_dir,
+                model_path=folder,
+            )
+    return None
+
+
 def model_path(project: ProjectConfig, git: Git, name: str, commit: str) -> str:
     """The model folder of artifact ``name`` at ``commit``, relative to the git root.
 
@@ -250,7 +292,7 @@ def model_path(project: ProjectConfig, git: Git, name: str, commit: str) -> str:
     text = git.show(commit, _join(project_rel, "dvc.yaml"))
     if text:
         try:
-            doc = yaml.safe_load(text) or {}
+            doc = yamlsafe.safe_load(text) or {}
             path = ((doc.get("artifacts") or {}).get(name) or {}).get("path")
         except yaml.YAMLError:
             path = None

@@ -275,13 +275,14 @@ class Registry:
                 counter=p.counter,
             )
             if p.action in (T.REGISTRATION, T.DEREGISTRATION):
-                v = art.versions.get(p.version)  # type: ignore[arg-type]
+                assert p.version is not None  # a (de)registration tag always names a version
+                v = art.versions.get(p.version)
                 if v is None:
-                    v = art.versions[p.version] = VersionState(p.name, p.version, rec.commit)  # type: ignore[index]
+                    v = art.versions[p.version] = VersionState(p.name, p.version, rec.commit)
                     art._by_commit.setdefault(rec.commit, []).append(v)
                 (v.registrations if p.action == T.REGISTRATION else v.deregistrations).append(ev)
             elif p.action in (T.ASSIGNMENT, T.UNASSIGNMENT):
-                v = art.at_commit(rec.commit) or art.versions.get(rec.commit)  # type: ignore[assignment]
+                v = art.at_commit(rec.commit) or art.versions.get(rec.commit)
                 if v is None:  # a stage on a commit never registered: GTO names it by sha
                     v = art.versions[rec.commit] = VersionState(p.name, rec.commit, rec.commit)
                 ev.version = v.version

@@ -32,6 +32,7 @@ from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.errors import GitError, RegistryBusy, RemoteUnreachable, UsageError
+from mlx.util import yamlsafe
 
 LOCK_NAME = "mlx-registry.lock"
 LOCK_TIMEOUT_S = 120.0
@@ -180,7 +181,7 @@ def parse_lineage(message: str) -> dict[str, Any] | None:
     if not sep:
         return None
     try:
-        doc = yaml.safe_load(rest)
+        doc = yamlsafe.safe_load(rest)
     except yaml.YAMLError:
         return None
     block = doc.get("mlx") if isinstance(doc, dict) else None

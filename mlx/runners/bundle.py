@@ -12,6 +12,7 @@ pointers, or (``--ship-data``) the client sends its copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class DataInput:
     pointer: str | None  # the .dvc file relative to the project folder (None when shipped)
 
 
-def committed_state(project: ProjectConfig, git: Git, extra_files: list[Path] = ()) -> Bundle:
+def committed_state(project: ProjectConfig, git: Git, extra_files: Sequence[Path] = ()) -> Bundle:
     """The commit to ship; refuses a dirty tree and uncommitted config/schema files."""
     head = git.head()
     if head is None:

@@ -2,7 +2,7 @@
 
 The workers read the input file themselves in partitions (every column as text, so
 numbers are parsed by the same Arrow cast as the local careful path) and score each
-partition with :func:`mlx.serve.batch.score_chunk`, the function local batch scoring
+partition with :func:`mlx.scoring.chunks.score_chunk`, the function local batch scoring
 uses, in one onnxruntime session per worker process (cached by the model's md5; the
 model bytes travel once to each worker). This machine collects the partitions in order,
 numbers rows globally, applies the bad-row policy and writes the output file (atomically,
@@ -19,7 +19,7 @@ from typing import Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.runners.dask import check_cluster, connect
-from mlx.serve.batchfile import BatchResult
+from mlx.scoring.files import BatchResult
 
 _MODELS: dict[str, Any] = {}  # per worker process: md5 → ServedModel
 
@@ -47,7 +47,7 @@ def _score_partition(frame, payload: dict[str, Any], allow_non_finite: bool):
     """(output table, bad rows as dicts, input rows) for one partition, rows from 0."""
     import pyarrow as pa
 
-    from mlx.serve.batch import score_chunk
+    from mlx.scoring.chunks import score_chunk
 
     model = _model_on_worker(payload)
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -75,7 +75,7 @@ def score_file_on_cluster(
     progress: Any = None,
 ) -> ClusterBatchResult:
     from mlx.errors import DataNotAvailable, UsageError
-    from mlx.serve.batchfile import file_format
+    from mlx.scoring.files import file_format
     from mlx.util.atomic import atomic_path
 
     if on_error not in ("fail", "skip"):
@@ -83,7 +83,11 @@ def score_file_on_cluster(
     if not input_path.is_file():
         raise DataNotAvailable(f"input file not found: {input_path}")
     fmt, out_fmt = file_format(input_path), file_format(output_path)
-    doc = asdict(model_spec) if is_dataclass(model_spec) else dict(model_spec)
+    doc = (
+        asdict(model_spec)
+        if is_dataclass(model_spec) and not isinstance(model_spec, type)
+        else dict(model_spec)
+    )
     payload = {"spec": doc, "onnx": Path(doc["onnx_path"]).read_bytes()}
     empty = _empty_output(doc)  # loads the model here first: a bad model fails before the cluster
     started = time.perf_counter()
@@ -115,7 +119,7 @@ def _empty_output(doc: dict[str, Any]):
     also checks the model before the cluster sees it."""
     import pyarrow as pa
 
-    from mlx.serve.batch import score_chunk
+    from mlx.scoring.chunks import score_chunk
     from mlx.serve.model import ServedModel
 
     model = ServedModel.load(doc, threads=1)
@@ -186,7 +190,7 @@ def _collect(futures, dst: Path, out_fmt: str, result, progress, total: int, emp
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mlx.serve.batch import MAX_REPORTED, BadRow, bad_rows_error
+    from mlx.scoring.chunks import MAX_REPORTED, BadRow, bad_rows_error
 
     writer = None
     done = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
 
-def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine from sync code. In the main thread Ctrl-C cancels it (so remote
     clean-up runs) and then surfaces as KeyboardInterrupt; inside a running event loop
     (a notebook) it runs on a helper thread."""

@@ -41,7 +41,9 @@ def validate(
             python, project_dir = await runner._prepare(host, git, bundle, project)
             run = await host.new_run()
             try:
-                await host.pull(python.path, project_dir, [i.pointer for i in inputs], run)
+                await host.pull(
+                    python.path, project_dir, [i.pointer for i in inputs if i.pointer], run
+                )
                 args = ["mlx", "validate", "--json", "--config", project.path.name]
                 done = await host.run_module(
                     python.path, project_dir, run, [*args, "--data", inputs[0].rel], on_stderr=log
@@ -76,7 +78,7 @@ def evaluate(
     pointer = model_dir / f"{ONNX}{dvc.POINTER_SUFFIX}"
     bundle = committed_state(project, git, [model_dir / METADATA, pointer])
     data = meta["data"]
-    paths = {"data": project.resolve(data["path"])}
+    paths: dict[str, Path | None] = {"data": project.resolve(data["path"])}
     if data.get("test_path"):
         paths["test"] = project.resolve(data["test_path"])
     inputs = data_inputs(project, git, paths, ship=False)
@@ -87,7 +89,9 @@ def evaluate(
             python, project_dir = await runner._prepare(host, git, bundle, project)
             run = await host.new_run()
             try:
-                await host.pull(python.path, project_dir, [i.pointer for i in inputs], run)
+                await host.pull(
+                    python.path, project_dir, [i.pointer for i in inputs if i.pointer], run
+                )
                 await _ship_model(host, model_dir, f"{run}/model")
                 remote_base = None
                 if baseline is not None:

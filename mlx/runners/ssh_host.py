@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import tempfile
 import time
@@ -31,6 +32,13 @@ from mlx.runners.bundle import Bundle, write_archive
 from mlx.runners.ssh_session import Completed, SshSession, q
 
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
+
+
+def _host_env() -> dict[str, str]:
+    """The host's stage runs with this side's warning choice (quiet unless debugging)."""
+    return {**DVC_ENV, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "default")}
+
+
 PROBE = """
 import getpass, json, socket, sys
 out = {"python": sys.version.split()[0], "executable": sys.executable,
@@ -221,7 +229,7 @@ class Host:
         script = f"cd {q(project_dir)} && exec {q(python)} -m dvc pull -q " + " ".join(
             q(p) for p in pointers
         )
-        done = await self.s.group(script, f"{run}/pull.pgid", env=DVC_ENV, on_stderr=self.log)
+        done = await self.s.group(script, f"{run}/pull.pgid", env=_host_env(), on_stderr=self.log)
         if done.status != 0:
             raise RemoteCommandFailed(
                 f"`dvc pull` on {self.s.label} failed (exit {done.status}):\n{done.tail()}",
@@ -240,7 +248,7 @@ class Host:
     ) -> Completed:
         script = f"cd {q(project_dir)} && exec {q(python)} -m " + " ".join(q(a) for a in args)
         return await self.s.group(
-            script, f"{run}/stage.pgid", env=DVC_ENV, on_stdout=on_stdout, on_stderr=on_stderr
+            script, f"{run}/stage.pgid", env=_host_env(), on_stdout=on_stdout, on_stderr=on_stderr
         )
 
 

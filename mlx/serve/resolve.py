@@ -40,7 +40,24 @@ def resolve_model(project, ref: str | None) -> ModelSpec:
     root = project.root if project is not None else folder
     onnx, md5 = _verified(onnx, meta, root)
     commit = (meta.get("code") or {}).get("commit") or ""
-    return ModelSpec.from_metadata(meta, onnx, md5, f"md5-{md5[:8]}", commit, ref or str(folder))
+    version = f"md5-{md5[:8]}"
+    registered = _registered(project, meta, md5) if ref is None else None
+    if registered is not None:  # the working-tree model is a registered version: say which
+        version, commit = registered.version or version, registered.commit or commit
+    return ModelSpec.from_metadata(meta, onnx, md5, version, commit, ref or str(folder))
+
+
+def _registered(project, meta: dict[str, Any], md5: str):
+    """The registered version the working-tree model is, or None (no git, no match)."""
+    if project is None:
+        return None
+    from mlx.errors import MlxError
+    from mlx.registry.refs import registered_version_of
+
+    try:
+        return registered_version_of(project, meta["name"], meta["onnx"]["file"], md5)
+    except MlxError:  # not a git repository, unreadable tags: the md5 names it then
+        return None
 
 
 def _registry():

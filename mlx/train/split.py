@@ -48,6 +48,7 @@ def split_frame(
     frame: pd.DataFrame, cfg: MlxConfig, test_frame: pd.DataFrame | None = None
 ) -> Split:
     seed = cfg.split.seed if cfg.split.seed is not None else cfg.model.seed
+    info: dict[str, Any]
     if test_frame is not None:
         info = {
             "test_file": cfg.data.test,

@@ -57,7 +57,8 @@ def run_train_stage(
     clock.lap("validate")
     if not report.ok:
         raise DataValidationFailed(
-            f"{data_path} failed validation ({len(report.failures)} checks); nothing was trained",
+            f"{data_path} failed validation ({len(report.failures)} checks): "
+            f"{report.summary()}; nothing was trained",
             hint="see `mlx validate` for the table",
             details=report.to_dict(),
         )
@@ -67,7 +68,8 @@ def run_train_stage(
         test_report, _ = validate_frame(test_frame, cfg, schema_text, str(test_path))
         if not test_report.ok:
             raise DataValidationFailed(
-                f"{test_path} failed validation", details=test_report.to_dict()
+                f"{test_path} failed validation: {test_report.summary()}",
+                details=test_report.to_dict(),
             )
 
     features = feats.describe_features(frame, cfg.data, cfg.model)
@@ -182,7 +184,7 @@ class _Phases:
 
 def quick_metrics(task: str, y_true, pred) -> dict[str, float]:
     """Headline test-split metrics recorded at train time (eval computes the full set)."""
-    from mlx.evaluate.metrics import compute_metrics
+    from mlx.metrics import compute_metrics
 
     return compute_metrics(task, y_true, pred)
 
@@ -234,8 +236,8 @@ def main(argv: list[str]) -> int:
 
 
 def _job(job: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+    from mlx.adapters.dvc import file_md5s
     from mlx.config.model import MlxConfig as Config
-    from mlx.util.jobfile import file_md5s
 
     cfg = Config.model_validate(job["config"])
     data = Path(job["data"])

@@ -38,14 +38,6 @@ def run_job(argv: list[str], body: Callable[[dict[str, Any], Progress | None], d
     return 0
 
 
-def file_md5s(folder: Path, names: list[str] | None = None) -> dict[str, str]:
-    """md5 of the named files (default: every file below ``folder``), by posix rel path."""
-    from mlx.adapters.dvc import file_md5
-
-    paths = [folder / n for n in names] if names else sorted(p for p in folder.rglob("*"))
-    return {p.relative_to(folder).as_posix(): file_md5(p) for p in paths if p.is_file()}
-
-
 def _printer() -> Progress:
     last = [0.0]
 

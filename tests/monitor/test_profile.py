@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlx.errors import UsageError
 from mlx.monitor.profile import build_profile
 
 FEATURES = [
@@ -117,8 +116,10 @@ def test_deterministic_small_and_json():
     assert per_feature < 6_000, per_feature  # a few KB per feature
 
 
-def test_missing_column_is_a_usage_error():
-    with pytest.raises(UsageError, match="nope"):
+def test_missing_column_is_bad_data():
+    from mlx.errors import BadDataFile
+
+    with pytest.raises(BadDataFile, match="nope"):
         build_profile(
             pd.DataFrame({"a": [1]}), [{"name": "nope", "kind": "numeric"}], None, "binary"
         )

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlx.serve.batch import BadRowsError, load_scoring_model, score_chunk, score_table
+from mlx.scoring.chunks import BadRowsError, load_scoring_model, score_chunk, score_table
 from tests.serve.helpers import metadata, model_dir, onnx_outputs
 
 pytestmark = pytest.mark.serve

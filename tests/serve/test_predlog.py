@@ -19,7 +19,7 @@ from tests.serve.helpers import ROWS, metadata, model_dir, onnx_outputs
 
 
 def _model(project):
-    from mlx.serve.batch import load_scoring_model
+    from mlx.scoring.chunks import load_scoring_model
 
     return load_scoring_model(model_dir(project), threads=1)
 

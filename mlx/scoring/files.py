@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlx.errors import DataNotAvailable, DataValidationFailed, UsageError
-from mlx.serve.batch import MAX_REPORTED, BadRow, bad_rows_error, score_chunk
+from mlx.scoring.chunks import MAX_REPORTED, BadRow, bad_rows_error, score_chunk
 from mlx.serve.model import CATEGORICAL, ServedModel
 
 CSV_BLOCK = 4 << 20
@@ -93,7 +93,7 @@ def score_file(
         try:
             _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=True)  # fmt: skip
         except _Restart:
-            result.__init__(str(input_path), str(output_path), fmt, on_error=on_error, careful=True, model=result.model)  # fmt: skip
+            result = BatchResult(str(input_path), str(output_path), fmt, on_error=on_error, careful=True, model=result.model)  # fmt: skip
             _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=False)  # fmt: skip
     result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -256,11 +256,11 @@ def _read(model: ServedModel, path: Path, fmt: str, chunk_rows: int, fast: bool)
     id_col = model.schema.id_column
     if id_col and id_col in names:
         wanted.append(id_col)
-    from mlx.serve.batch import check_columns
+    from mlx.scoring.chunks import check_columns
 
     try:
         check_columns(model, names)
-    except UsageError as exc:
+    except DataValidationFailed as exc:
         raise DataValidationFailed(f"{path}: {exc.message}", hint=exc.hint) from None
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -23,12 +23,12 @@ from mlx.monitor.engine import MonitorReport
 
 
 def retrain(project: ProjectConfig, report: MonitorReport) -> dict[str, Any]:
-    from mlx import api
     from mlx.adapters import dvc
     from mlx.adapters.git import Git
+    from mlx.config.loader import load_project
+    from mlx.workflows.evaluate import run_evaluation
+    from mlx.workflows.train import train
 
-    if not hasattr(api, "train") or not hasattr(api, "evaluate"):
-        raise UsageError("--on-drift retrain needs `mlx train` and `mlx eval` in this build")
     settings = project.config.monitor
     git = Git.discover(project.root)
     head = git.head()
@@ -53,8 +53,8 @@ def retrain(project: ProjectConfig, report: MonitorReport) -> dict[str, Any]:
         dvc.use_cache(root, dvc.cache_dir(project.root))
         _checkout_data(project, root)
         try:
-            trained = api.train(tree / config_rel)
-            evaluated = api.evaluate(tree / config_rel)
+            trained = train(load_project(tree / config_rel))
+            evaluated = run_evaluation(load_project(tree / config_rel))
         except MlxError as exc:  # the drift report stands; say why retraining stopped
             out["error"] = exc.to_dict()
             out["message"] = f"retraining failed: {exc.message}"
@@ -80,7 +80,7 @@ def retrain(project: ProjectConfig, report: MonitorReport) -> dict[str, Any]:
         out.update(branch=branch, commit=commit)
         out["message"] = f"committed the retrained model on branch {branch} ({commit[:10]})"
         if settings.auto_promote:
-            out["promoted"] = _promote(api, project, commit, settings.auto_promote, out)
+            out["promoted"] = _promote(project, commit, settings.auto_promote, out)
         return out
     finally:
         git.remove_worktree(tree)
@@ -132,15 +132,14 @@ def _message(project: ProjectConfig, report: MonitorReport, metrics: dict[str, f
     )
 
 
-def _promote(api: Any, project: ProjectConfig, commit: str, stage: str, out: dict) -> Any:
+def _promote(project: ProjectConfig, commit: str, stage: str, out: dict) -> Any:
     """Promote the retrained commit; a refusal is recorded, not raised: the drift
     verdict and the committed branch stand on their own."""
     from mlx.errors import CheckFailed
+    from mlx.registry.promote import promote
 
     try:
-        change = api.promote(
-            commit, stage=stage, reason="auto-promoted after a drift retrain", config=project.path
-        )
+        change = promote(project, commit, stage=stage, reason="auto-promoted after a drift retrain")
     except CheckFailed as exc:
         out["notes"].append(f"auto_promote to {stage!r} refused: {exc.message}")
         return None

@@ -103,9 +103,11 @@ def train(
         changed=changed,
         notes=notes,
     )
-    if commit:
+    if not changed:
+        result.notes.append("the model is identical to the one in the tree: nothing to commit")
+    elif commit:
         result.commit = git.commit(commit_message(meta), changed)
-    elif changed:
+    else:
         result.next_steps.append(
             f"git add {' '.join(changed)} && git commit -m '{commit_message(meta)}'"
         )
@@ -113,16 +115,10 @@ def train(
     return result
 
 
-HEADLINE = {
-    "binary": ("auc", "log_loss"),
-    "multiclass": ("accuracy", "macro_f1"),
-    "regression": ("rmse", "r2"),
-}
-
-
 def commit_message(meta: dict[str, Any]) -> str:
-    metrics = meta["metrics"]
-    shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[meta["task"]] if k in metrics)
+    from mlx.metrics import headline
+
+    shown = headline(meta["task"], meta["metrics"])
     return f"Train {meta['name']}: {shown} (data {meta['data']['md5'][:8]})"
 
 
@@ -177,7 +173,10 @@ def _install(
     model_dir.mkdir(parents=True, exist_ok=True)
     cfg = project.config
     with _no_interrupt():  # from here on, finish: a half-installed model is worse than none
-        for name in (ONNX, NATIVE, METADATA):
+        names = [ONNX, NATIVE]
+        if not same_model(model_dir / METADATA, staging / METADATA):
+            names.append(METADATA)  # else keep the file: a retrain that changed nothing
+        for name in names:
             os.replace(staging / name, model_dir / name)
         pointers = dvc.add(project.root, [model_dir / ONNX, model_dir / NATIVE])
         dvc.declare(
@@ -196,6 +195,36 @@ def _install(
         project.root / "dvc.yaml",
     ]
     return [str(git.relative(f)) for f in files if f.exists() and _changed(git, f)]
+
+
+# what differs between two runs that trained the same model: when, how long, from which
+# commit of otherwise identical inputs (the data md5, params and model bytes are compared;
+# where it ran is lineage, so another runner or host does rewrite the file)
+_VOLATILE = ("trained_at", "code")
+_VOLATILE_RUNNER = ("duration_s", "phases_s")
+
+
+def same_model(installed: Path, staged: Path) -> bool:
+    """Whether the staged metadata describes the installed model again (same ONNX and
+    native bytes, data, params, metrics), differing only in :data:`_VOLATILE` keys."""
+    import json
+
+    if not installed.is_file():
+        return False
+    try:
+        old, new = json.loads(installed.read_bytes()), json.loads(staged.read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return False
+    return _stable(old) == _stable(new)
+
+
+def _stable(meta: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in meta.items() if k not in _VOLATILE}
+    if isinstance(out.get("runner"), dict):
+        out["runner"] = {k: v for k, v in out["runner"].items() if k not in _VOLATILE_RUNNER}
+    return out
 
 
 def _changed(git: Git, path: Path) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mlx.errors import CheckFailed, UsageError
+from mlx.errors import CheckFailed, DataValidationFailed
 from mlx.serve.model import ServedModel
 
 MAX_REPORTED = 1000
@@ -113,7 +113,7 @@ def bad_rows_error(bad: list[BadRow], total: int) -> BadRowsError:
 def check_columns(model: ServedModel, names: list[str]) -> None:
     missing = [n for n in model.schema.names if n not in names]
     if missing:
-        raise UsageError(
+        raise DataValidationFailed(
             f"the input has no column(s) {', '.join(map(repr, missing))} that the model needs",
             hint=f"the model takes: {', '.join(model.schema.names)}",
         )
@@ -146,7 +146,8 @@ def score_chunk(
         with np.errstate(over="ignore"):
             num[f.pos] = values  # beyond float32's range becomes inf: caught just below
         if not allow_non_finite:
-            for i in np.flatnonzero(np.isinf(num[f.pos])):
+            for j in np.flatnonzero(np.isinf(num[f.pos])):
+                i = int(j)
                 if good[i]:
                     bad.append(BadRow(int(rows[i]), f.name, str(values[i]), "infinite value"))
                 good[i] = False
@@ -215,7 +216,7 @@ def _numeric(col) -> tuple[np.ndarray, list[tuple[int, str]]]:
             return parsed.to_numpy(zero_copy_only=False), []
         except pa.ArrowInvalid:
             return _parse_slowly(col.to_pylist())
-    raise UsageError(f"a numeric feature column has type {typ}, not numbers or text")
+    raise DataValidationFailed(f"a numeric feature column has type {typ}, not numbers or text")
 
 
 _BOOL_TEXT = {"true": 1.0, "false": 0.0}

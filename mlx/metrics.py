@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# the two metrics a commit message or a one-line summary shows, per task
+HEADLINE = {
+    "binary": ("auc", "log_loss"),
+    "multiclass": ("accuracy", "macro_f1"),
+    "regression": ("rmse", "r2"),
+}
+
+
+def headline(task: str, metrics: dict[str, float]) -> str:
+    """``auc=0.8185, log_loss=0.4783``: the task's headline metrics that are present."""
+    return ", ".join(f"{k}={metrics[k]:.4g}" for k in HEADLINE[task] if k in metrics)
+
+
 HIGHER_IS_BETTER = {
     "auc": True,
     "log_loss": False,

@@ -1,0 +1,1 @@
+from tests.monitor.conftest import monitored  # noqa: F401  (the monitoring fixture)
