@@ -221,16 +221,15 @@ def _outputs(raw: str, task: str, link: tuple[str, float], n_classes: int):
             ),
         ]
     else:
-        op = {"softmax": "Softmax", "sigmoid": "Sigmoid"}[kind]
-        nodes.append(
-            helper.make_node(
-                op,
-                [raw],
-                [OUTPUT_PROBABILITIES],
-                name="mlx_probabilities",
-                **({"axis": 1} if op == "Softmax" else {}),
+        if kind == "softmax":
+            link_node = helper.make_node(
+                "Softmax", [raw], [OUTPUT_PROBABILITIES], axis=1, name="mlx_probabilities"
             )
-        )
+        else:  # multiclassova: one sigmoid per class, not normalised (as LightGBM)
+            link_node = helper.make_node(
+                "Sigmoid", [raw], [OUTPUT_PROBABILITIES], name="mlx_probabilities"
+            )
+        nodes.append(link_node)
     nodes.append(
         helper.make_node(
             "ArgMax", [OUTPUT_PROBABILITIES], [OUTPUT_LABEL], axis=1, keepdims=0, name="mlx_label"
