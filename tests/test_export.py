@@ -291,3 +291,15 @@ def test_falls_back_with_a_warning_when_onnxruntime_lacks_opset5(monkeypatch):
         export.session(model), booster, eval_rows(), FEATURES, "binary"
     )
     assert np.abs(onnx_pred - native).max() <= TOL
+
+
+def test_random_forest_mode_averages_the_trees():
+    """boosting=rf: LightGBM averages the trees (average_output); the graph divides."""
+    booster, model, _ = train(
+        "regression", boosting="rf", bagging_freq=1, bagging_fraction=0.7, feature_fraction=0.8
+    )
+    assert booster.dump_model()["average_output"]
+    onnx_pred, native = parity.predictions(
+        export.session(model), booster, eval_rows(), FEATURES, "regression"
+    )
+    assert (np.abs(onnx_pred - native) / np.maximum(1, np.abs(native))).max() <= TOL
