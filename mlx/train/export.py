@@ -1,11 +1,19 @@
-"""LightGBM → ONNX with the preprocessing inside the graph.
+"""LightGBM → ONNX with the preprocessing inside the graph, written by mlx itself.
 
-onnxmltools converts the trees (``zipmap=False``); mlx puts in front of them one input
-per raw feature column and an ``ai.onnx.ml.LabelEncoder`` per categorical feature that
-maps training categories to LightGBM's codes and anything else to NaN (missing, as
-LightGBM treats unseen categories). Output shapes are fixed (``label`` was declared
-``[1]``, which made onnxruntime warn on every batched call) and every field that
-could vary between runs is pinned, so the same booster gives the same bytes.
+The graph, from the raw columns to the outputs:
+
+1. one input per feature column (FP32, or strings for categorical features); each
+   categorical feature goes through an ``ai.onnx.ml.LabelEncoder`` that maps the
+   training categories to LightGBM's codes (anything else, missing included, to NaN),
+   then ``mlx_concat`` puts every feature in one ``[N, F]`` matrix;
+2. one ``TreeEnsembleRegressor`` giving LightGBM's raw score per target, with only
+   numeric ``BRANCH_LEQ`` splits (categorical ones as searches over code ranges, see
+   :mod:`mlx.train.onnx_trees`);
+3. the link function in its own nodes (``Sigmoid``, ``Softmax``, ``Exp``), never the
+   ensemble's ``post_transform``; the label is the ``ArgMax`` of the probabilities.
+
+Everything is built in a fixed order and serialised deterministically, so the same
+booster gives the same bytes. onnxmltools is not used (tests cross-check against it).
 """
 
 from __future__ import annotations
@@ -15,15 +23,21 @@ from typing import TYPE_CHECKING, Any
 from mlx import __version__
 from mlx.model_files import OUTPUT_LABEL, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES
 from mlx.train.features import CATEGORICAL, Feature
-from mlx.train.thresholds import fix_tree_thresholds
 
 if TYPE_CHECKING:
     import lightgbm as lgb
 
-CORE_INPUT = "mlx_features"
 ML_DOMAIN = "ai.onnx.ml"
 TARGET_OPSET = 15
-ML_OPSET = 2  # LabelEncoder with keys_strings / values_floats / default_float
+ML_OPSET = 3  # LabelEncoder-2 (keys_strings → values_int64s), TreeEnsembleRegressor-3
+IR_VERSION = 8
+CONCAT = "mlx_concat"  # the serving variant (mlx/serve/variant.py) rewrites this node
+TREES_INPUT = "mlx_trees_input"
+RAW = "mlx_raw_score"
+
+IDENTITY = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
+EXP = {"poisson", "gamma", "tweedie"}
+SIGMOID = {"binary", "cross_entropy", "multiclassova"}
 
 
 def to_onnx(
@@ -33,113 +47,204 @@ def to_onnx(
     classes: list | None,
     name: str,
     train_values: dict[int, Any] | None = None,
+    form: str | None = None,
 ) -> bytes:
-    """The ONNX model; ``train_values`` (distinct numeric training values by feature
-    index) lets the float32 thresholds route every training value as LightGBM does."""
+    """The ONNX model; ``train_values`` (training values next to each split threshold,
+    by feature index) lets the float32 thresholds route them as LightGBM does.
+
+    ``form``: ``"member"`` (opset-5 ``TreeEnsemble``, categorical splits as
+    ``BRANCH_MEMBER``) or ``"search"`` (opset-3 ``TreeEnsembleRegressor``, categorical
+    splits as code-range searches). By default: ``"search"`` when no split is
+    categorical (the form numeric models have always had), else ``"member"`` when the
+    installed onnxruntime runs it, else ``"search"`` with an :class:`ExportFallback`
+    warning.
+
+    Raises :class:`mlx.train.onnx_trees.UnsupportedModel` for boosters it cannot
+    reproduce exactly (linear trees, unknown objectives)."""
+    import numpy as np
     import onnx
-    import onnxmltools
-    from onnx import TensorProto, helper
-    from onnxmltools.convert.common.data_types import FloatTensorType
+    from onnx import TensorProto, helper, numpy_helper
 
-    core = onnxmltools.convert_lightgbm(
-        booster,
-        name=name,
-        initial_types=[(CORE_INPUT, FloatTensorType([None, len(features)]))],
-        zipmap=False,
-        target_opset=TARGET_OPSET,
-    )
-    fix_tree_thresholds(core.graph, booster, train_values or {})
-    nodes, initializers = _prefixed_core(core.graph)
+    from mlx.train import onnx_trees, tree_ensemble5
 
-    inputs, prep = [], []
-    concat_inputs = []
+    dump = booster.dump_model()
+    onnx_trees.check_supported(dump)
+    link = _link(dump)
+    form = form or _default_form(dump)
+
+    inputs, nodes, initializers, concat_inputs = [], [], [], []
     for i, f in enumerate(features):
-        if f.kind == CATEGORICAL:
-            inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
-            code = f"mlx_code_{i}"
-            prep.append(
-                helper.make_node(
-                    "LabelEncoder",
-                    [f.name],
-                    [code],
-                    domain=ML_DOMAIN,
-                    name=f"mlx_encode_{i}",
-                    keys_strings=list(f.categories),
-                    values_floats=[float(k) for k in range(len(f.categories))],
-                    default_float=float("nan"),
-                )
-            )
-            concat_inputs.append(code)
-        else:
+        if f.kind != CATEGORICAL:
             inputs.append(helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]))
             concat_inputs.append(f.name)
-    prep.append(helper.make_node("Concat", concat_inputs, [CORE_INPUT], axis=1, name="mlx_concat"))
+            continue
+        inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
+        code = f"mlx_code_{i}"
+        nodes.append(
+            helper.make_node(
+                "LabelEncoder",
+                [f.name],
+                [code],
+                domain=ML_DOMAIN,
+                name=f"mlx_encode_{i}",
+                keys_strings=list(f.categories),
+                values_floats=[float(k) for k in range(len(f.categories))],
+                default_float=float("nan"),  # missing and unseen categories
+            )
+        )
+        concat_inputs.append(code)
+    nodes.append(helper.make_node("Concat", concat_inputs, [TREES_INPUT], axis=1, name=CONCAT))
 
-    outputs, tail = _outputs(core.graph, task, len(classes or []))
-    graph = helper.make_graph([*prep, *nodes, *tail], f"mlx_{name}", inputs, outputs, initializers)
-    opsets = {op.domain: op.version for op in core.opset_import}
-    opsets[""] = max(opsets.get("", 1), 11)
-    opsets[ML_DOMAIN] = max(opsets.get(ML_DOMAIN, 1), ML_OPSET)
+    n_categories = {i: len(f.categories) for i, f in enumerate(features) if f.kind == CATEGORICAL}
+    member = form == "member"
+    ensemble = onnx_trees.compile_trees(dump, n_categories, train_values or {}, member)
+    n_targets = int(dump.get("num_tree_per_iteration", 1))
+    op, attributes = (
+        ("TreeEnsemble", tree_ensemble5.attributes(ensemble, n_targets))
+        if member
+        else ("TreeEnsembleRegressor", ensemble.attributes(n_targets))
+    )
+    nodes.append(
+        helper.make_node(op, [TREES_INPUT], [RAW], domain=ML_DOMAIN, name="mlx_trees", **attributes)
+    )
+    if dump.get("average_output"):
+        per_iteration = max(1, len(dump["tree_info"]) // n_targets)
+        initializers.append(
+            numpy_helper.from_array(np.array([per_iteration], dtype=np.float32), "mlx_iterations")
+        )
+        nodes.append(
+            helper.make_node("Div", [RAW, "mlx_iterations"], [RAW + "/avg"], name="mlx_average")
+        )
+        raw = RAW + "/avg"
+    else:
+        raw = RAW
+    tail, tail_inits, outputs = _outputs(raw, task, link, len(classes or []))
+    graph = helper.make_graph(
+        [*nodes, *tail], f"mlx_{name}", inputs, outputs, [*initializers, *tail_inits]
+    )
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        opset_imports=[
+            helper.make_opsetid("", TARGET_OPSET),
+            helper.make_opsetid(ML_DOMAIN, tree_ensemble5.ML_OPSET if member else ML_OPSET),
+        ],
         producer_name="mlx",
         producer_version=__version__,
         doc_string="",
     )
-    model.ir_version = core.ir_version
+    model.ir_version = IR_VERSION
     model.model_version = 1
     helper.set_model_props(model, {"mlx.name": name, "mlx.task": task})
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString(deterministic=True)
 
 
-def _prefixed_core(graph) -> tuple[list, list]:
-    """The converter's nodes with internal tensor names prefixed, so no feature column
-    name can collide with them."""
-    keep = {CORE_INPUT, *(o.name for o in graph.output)}
-
-    def rename(tensor: str) -> str:
-        return tensor if tensor in keep or not tensor else f"mlx_core/{tensor}"
-
-    nodes = []
-    for i, node in enumerate(graph.node):
-        new = type(node)()
-        new.CopyFrom(node)
-        new.name = f"mlx_core/{i}/{node.name or node.op_type}"
-        new.input[:] = [rename(t) for t in node.input]
-        new.output[:] = [rename(t) for t in node.output]
-        nodes.append(new)
-    initializers = []
-    for init in graph.initializer:
-        new = type(init)()
-        new.CopyFrom(init)
-        new.name = rename(init.name)
-        initializers.append(new)
-    return nodes, initializers
+class ExportFallback(UserWarning):
+    """The faster graph form needs an operator the installed onnxruntime lacks."""
 
 
-def _outputs(graph, task: str, n_classes: int) -> tuple[list, list]:
-    """Graph outputs with clean names and batch-sized shapes (plus renaming nodes)."""
-    from onnx import TensorProto, helper
+def _default_form(dump: dict[str, Any]) -> str:
+    import warnings
 
-    names = [o.name for o in graph.output]
+    from mlx.train import tree_ensemble5
+
+    if not any(tree.get("num_cat", 0) for tree in dump["tree_info"]):
+        return "search"
+    if tree_ensemble5.supported():
+        return "member"
+    warnings.warn(
+        ExportFallback(
+            "this onnxruntime has no ai.onnx.ml opset-5 TreeEnsemble (BRANCH_MEMBER): "
+            "categorical splits are exported as code-range searches, exact but slower; "
+            "upgrade onnxruntime (>= 1.20) for the fast form"
+        ),
+        stacklevel=3,
+    )
+    return "search"
+
+
+def _link(dump: dict[str, Any]) -> tuple[str, float]:
+    """(link function, sigmoid scale) from the dump's objective, e.g. ``binary sigmoid:1``."""
+    from mlx.train.onnx_trees import UnsupportedModel
+
+    words = str(dump.get("objective", "regression")).split()
+    objective = words[0] if words else "regression"
+    options = dict(w.split(":", 1) for w in words[1:] if ":" in w)
+    if objective in IDENTITY:
+        return "identity", 1.0
+    if objective in EXP:
+        return "exp", 1.0
+    if objective in SIGMOID:
+        return "sigmoid", float(options.get("sigmoid", 1.0))
+    if objective == "multiclass":
+        return "softmax", 1.0
+    raise UnsupportedModel(
+        f"objective {objective!r} has no exact ONNX export in mlx",
+        hint="use the task's default objective, or a regression objective with an identity or exp link",
+    )
+
+
+def _outputs(raw: str, task: str, link: tuple[str, float], n_classes: int):
+    """Nodes from the raw score to the named outputs, their initializers, the outputs."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    kind, scale = link
+    nodes, inits = [], []
+    if scale != 1.0:
+        inits.append(numpy_helper.from_array(np.array([scale], dtype=np.float32), "mlx_scale"))
+        nodes.append(helper.make_node("Mul", [raw, "mlx_scale"], ["mlx_scaled"], name="mlx_scale"))
+        raw = "mlx_scaled"
     if task == "regression":
-        (raw,) = names
-        tail = (
-            []
-            if raw == OUTPUT_PREDICTION
-            else [helper.make_node("Identity", [raw], [OUTPUT_PREDICTION], name="mlx_prediction")]
+        op = {"identity": "Identity", "exp": "Exp"}.get(kind)
+        if op is None:
+            raise RuntimeError(f"regression with a {kind} link")
+        nodes.append(helper.make_node(op, [raw], [OUTPUT_PREDICTION], name="mlx_prediction"))
+        return (
+            nodes,
+            inits,
+            [helper.make_tensor_value_info(OUTPUT_PREDICTION, TensorProto.FLOAT, [None, 1])],
         )
-        return [
-            helper.make_tensor_value_info(OUTPUT_PREDICTION, TensorProto.FLOAT, [None, 1])
-        ], tail
-    if names != [OUTPUT_LABEL, OUTPUT_PROBABILITIES]:
-        raise RuntimeError(f"unexpected converter outputs {names}")
-    return [
-        helper.make_tensor_value_info(OUTPUT_LABEL, TensorProto.INT64, [None]),
-        helper.make_tensor_value_info(OUTPUT_PROBABILITIES, TensorProto.FLOAT, [None, n_classes]),
-    ], []
+    if task == "binary":
+        if kind != "sigmoid":
+            raise RuntimeError(f"binary classification with a {kind} link")
+        inits.append(numpy_helper.from_array(np.array([1.0], dtype=np.float32), "mlx_one"))
+        nodes += [
+            helper.make_node("Sigmoid", [raw], ["mlx_p1"], name="mlx_sigmoid"),
+            helper.make_node("Sub", ["mlx_one", "mlx_p1"], ["mlx_p0"], name="mlx_p0"),
+            helper.make_node(
+                "Concat",
+                ["mlx_p0", "mlx_p1"],
+                [OUTPUT_PROBABILITIES],
+                axis=1,
+                name="mlx_probabilities",
+            ),
+        ]
+    else:
+        if kind == "softmax":
+            link_node = helper.make_node(
+                "Softmax", [raw], [OUTPUT_PROBABILITIES], axis=1, name="mlx_probabilities"
+            )
+        else:  # multiclassova: one sigmoid per class, not normalised (as LightGBM)
+            link_node = helper.make_node(
+                "Sigmoid", [raw], [OUTPUT_PROBABILITIES], name="mlx_probabilities"
+            )
+        nodes.append(link_node)
+    nodes.append(
+        helper.make_node(
+            "ArgMax", [OUTPUT_PROBABILITIES], [OUTPUT_LABEL], axis=1, keepdims=0, name="mlx_label"
+        )
+    )
+    return (
+        nodes,
+        inits,
+        [
+            helper.make_tensor_value_info(OUTPUT_LABEL, TensorProto.INT64, [None]),
+            helper.make_tensor_value_info(
+                OUTPUT_PROBABILITIES, TensorProto.FLOAT, [None, n_classes]
+            ),
+        ],
+    )
 
 
 def io_signature(features: list[Feature], task: str, n_classes: int) -> dict[str, Any]:

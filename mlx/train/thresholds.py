@@ -25,6 +25,12 @@ those, which one also routes *unseen* values right depends on the data:
 
 When ``f32(a) == f32(b)`` no float32 threshold can separate them; the nearest is kept and
 the parity check reports the rows.
+
+Two edges of the float32 line: LightGBM writes a split between NaN-or-not as threshold
+±1e300 (beyond float32; casting it overflowed with a numpy warning and put +inf on the
+wrong side), so those map to the largest float32 ≤ it; and LightGBM predicts any
+``|x| <= kZeroThreshold`` as 0.0, so a threshold inside that band is placed at its edge
+on the side where 0.0 goes.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
     import lightgbm as lgb
 
 ZERO_BAND = 1e-34  # LightGBM writes splits at zero as ±1e-35 (its kZeroThreshold)
+K_ZERO = float(np.float32(1e-35))  # kZeroThreshold: LightGBM predicts |x| <= it as 0.0
 
 
 def split_thresholds(booster: lgb.Booster) -> dict[int, set[float]]:
@@ -64,17 +71,48 @@ def neighbours(threshold: float, values: np.ndarray) -> tuple[float | None, floa
     return below, above
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def floor32(threshold: float) -> np.float32:
+    """The largest float32 ≤ ``threshold``, infinities included: LightGBM writes
+    thresholds up to ±1e300 (its ``AvoidInf``), far outside float32's range, and a cast
+    would overflow to ±inf (numpy warns) and route +inf the wrong way."""
+    f32 = np.float32
+    if threshold >= F32_MAX:
+        return f32(F32_MAX)
+    if threshold < -F32_MAX:
+        return f32(-np.inf)
+    value = f32(threshold)
+    return value if float(value) <= threshold else np.nextafter(value, f32(-np.inf))
+
+
+def nearest32(threshold: float) -> np.float32:
+    """The nearest float32, clamped to the finite range (no overflow warning)."""
+    return np.float32(min(max(threshold, -F32_MAX), F32_MAX))
+
+
+def next_up32(value: np.float32) -> np.float32:
+    """The next float32 above ``value``; +inf above the largest finite one."""
+    f32 = np.float32
+    return f32(np.inf) if float(value) >= F32_MAX else np.nextafter(value, f32(np.inf))
+
+
 def choose_float32(threshold: float, values: np.ndarray | None) -> float:
     """The float32 threshold that routes every training value as LightGBM does."""
-    f32 = np.float32
-    nearest = f32(threshold)
+    if abs(threshold) >= F32_MAX:
+        return float(floor32(threshold))
+    if abs(threshold) <= K_ZERO:  # the whole band goes where 0.0 goes
+        band = np.float32(K_ZERO)
+        return float(band if threshold >= 0 else np.nextafter(-band, np.float32(-np.inf)))
+    nearest = nearest32(threshold)
     if abs(threshold) <= ZERO_BAND or values is None or not len(values):
         return float(nearest)
-    down = nearest if float(nearest) <= threshold else np.nextafter(nearest, f32(-np.inf))
-    up = np.nextafter(down, f32(np.inf))
+    down = floor32(threshold)
+    up = next_up32(down)
     below, above = neighbours(threshold, values)
-    lo = float(f32(below)) if below is not None else -np.inf
-    hi = float(f32(above)) if above is not None else np.inf
+    lo = float(nearest32(below)) if below is not None else -np.inf
+    hi = float(nearest32(above)) if above is not None else np.inf
     float32_data = bool(np.all(values.astype(np.float32) == values))
     order = (down, nearest, up) if float32_data else (nearest, down, up)
     for candidate in order:
@@ -93,7 +131,7 @@ def fix_tree_thresholds(graph, booster: lgb.Booster, values: dict[int, np.ndarra
     chosen: dict[tuple[int, float], set[float]] = {}
     for feature, thresholds in split_thresholds(booster).items():
         for t in thresholds:
-            key = (feature, float(np.float32(t)))
+            key = (feature, float(nearest32(t)))
             chosen.setdefault(key, set()).add(choose_float32(t, values.get(feature)))
     changed = 0
     for node in graph.node:
@@ -126,14 +164,11 @@ def probe_values(threshold: float, values: np.ndarray | None) -> list[float]:
     training values right (see the module doc) and those float32 values are not probed.
     """
     if abs(threshold) <= ZERO_BAND:
-        return [0.0]
-    f32 = np.float32
-    down = f32(threshold)
-    if float(down) > threshold:
-        down = np.nextafter(down, f32(-np.inf))
-    out = [threshold] if float(f32(threshold)) == threshold else []
+        return [0.0, K_ZERO, -K_ZERO]
+    down = floor32(threshold)
+    out = [threshold] if float(nearest32(threshold)) == threshold else []
     if choose_float32(threshold, values) == float(down):
-        out += [float(down), float(np.nextafter(down, f32(np.inf)))]
+        out += [float(v) for v in (down, next_up32(down)) if np.isfinite(v)]
     if values is not None and len(values):
         out += [v for v in neighbours(threshold, values) if v is not None]
     return list(dict.fromkeys(out))

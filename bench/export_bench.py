@@ -1,0 +1,382 @@
+"""LightGBM → ONNX: the direct exporter vs onnxmltools, scoring vs LightGBM, and `mlx train`.
+
+    python -m bench.export_bench [--rows 250000] [--repeats 5] [--write-doc]
+
+Two tables with real signal: a categorical-heavy one (6 numeric, 3 low-cardinality
+strings, one ~4,000-level string with 1% missing) and its 6 numeric columns alone.
+200 trees × 63 leaves, binary. In one process per table: fit, both exporters (time,
+size), parity, and scoring the 20% held-out rows with onnxruntime (all cores) vs
+LightGBM ``predict`` (all cores) on the same prepared inputs, median of ``--repeats``.
+The fallback form for categorical splits (opset 3, code-range searches) is scored too. Then
+`mlx train` vs a bare LightGBM fit + onnxmltools conversion, as fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from bench._common import BIN, WORK, machine, median, run, table, update_doc_section
+
+PARAMS = {"num_iterations": 200, "num_leaves": 63, "learning_rate": 0.1}
+LOW_CARD = {"cat_a": 3, "cat_b": 24, "cat_c": 105}
+HIGH_CARD = 4000
+
+BARE = """
+import sys, pandas as pd, lightgbm as lgb, onnxmltools
+sys.setrecursionlimit(50_000)  # onnxmltools recurses per BRANCH_EQ: RecursionError otherwise
+from onnxmltools.convert.common.data_types import FloatTensorType
+frame = pd.read_parquet(sys.argv[1])
+y = frame.pop("y"); frame.pop("row_id")
+for c in frame.columns:
+    if c.startswith("cat_"):
+        frame[c] = frame[c].astype("category")
+params = {"objective": "binary", "verbosity": -1, "seed": 42, **PARAMS}
+booster = lgb.train(params, lgb.Dataset(frame, y), num_boost_round=params.pop("num_iterations"))
+onx = onnxmltools.convert_lightgbm(booster, initial_types=[("input", FloatTensorType([None, frame.shape[1]]))],
+                                   zipmap=False, target_opset=15)
+open(sys.argv[2], "wb").write(onx.SerializeToString())
+"""
+
+EXPLAIN = """
+
+How categorical splits are written (`mlx/train/onnx_trees.py`, `mlx/train/tree_ensemble5.py`):
+
+- **shipped: `ai.onnx.ml` opset-5 `TreeEnsemble`, `BRANCH_MEMBER`** on LightGBM's category
+  code (the graph's LabelEncoder maps strings to codes, anything else to NaN, which is no
+  member and goes right as in LightGBM). Chosen when the model has categorical splits and
+  the installed onnxruntime runs it (checked at export on a three-row probe model).
+- **fallback: opset-3 `TreeEnsembleRegressor` with code-range searches** (a balanced
+  binary search over the runs of consecutive codes in each split's set; the children are
+  shared through true edges, as onnxruntime requires). Exact, but LightGBM's sets are
+  scattered (about 25 runs per split on the 4,000-level column), so the searches are deep
+  and the model large. Used with an `ExportFallback` warning when opset 5 is missing;
+  numeric-only models always use opset 3 (the form they had before).
+- **tried and dropped: membership columns** (per categorical feature a `Gather` from a
+  table code → one 0/1 column per distinct split set, feeding `m <= 0.5` tests, so the
+  trees are all-numeric). It is the only form that beat LightGBM here, but LightGBM makes
+  thousands of distinct sets on this table (≈5,900 at 50k rows), so each row gathers
+  thousands of floats and the tables are huge: on the 250k table (same booster, separate
+  run on the same busy machine) 1.50 s vs LightGBM 1.79 s on one thread (1.19×), 1.02 s
+  vs 0.86 s on two (0.84×), but a **126 MB** model and 9 s export. Not shippable; it
+  pays only with few distinct sets.
+
+Parity at 1M rows (same tables, 800k/200k split, one run, in process): numeric-only fit
+30.5 s, export 1.0 s, parity 1.3 s (4% of the fit; 26,328 rows compared); categorical-heavy
+fit 50.1 s, export 1.4 s, parity 21.0 s (42%), of which ~20 s is onnxruntime scoring all
+200k held-out rows on one thread for the recorded metrics (23.0 s measured alone); the
+comparison itself (20k-row sample + 3,000 probe rows through LightGBM and onnxruntime) is
+a second or two. The bound holds for the check; the held-out scoring is as slow as the
+model's categorical splits.
+
+Targets not met on this machine: ≥ 1.0× LightGBM on the categorical-heavy table (the
+shipped form is ~2× faster than onnxmltools' graph on one thread, 7× smaller and exports
+10× faster, but still ~4× slower than LightGBM's bitset test; in this run the fallback
+form was faster on two threads and slower on one, so the two are close), and `mlx train`
+≤ 1.15× bare on the categorical table (1.66×): export + parity are 9.4 s of `mlx train`'s
+96 s, but its fit phase alone took 81.9 s against 58.0 s for the whole bare process (fit
++ onnxmltools conversion). mlx fits with `deterministic: true, force_col_wise: true` and
+the bare side does not; that gap was not investigated further here. The machine was shared with other
+test runs during the measurement (load average 2–5 on 2 cores); multi-threaded figures
+suffer most from that, the one-thread columns less.
+"""
+
+
+def categorical_table(rows: int, seed: int = 0):
+    """Numeric signal, per-level effects on every string, Zipf-like level frequencies
+    for the 4,000-level one (1% missing)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cols: dict = {"row_id": np.arange(rows)}
+    signal = np.zeros(rows)
+    for i in range(6):
+        x = rng.normal(size=rows).astype(np.float32)
+        cols[f"num_{i}"] = x
+        signal += x * (0.6 / (i + 1))
+    for name, n in LOW_CARD.items():
+        effect = rng.normal(0, 0.5, n)
+        codes = rng.integers(0, n, rows)
+        cols[name] = np.array([f"{name}_{k}" for k in range(n)], dtype=object)[codes]
+        signal += effect[codes]
+    weights = 1.0 / np.arange(1, HIGH_CARD + 1) ** 0.7
+    codes = rng.choice(HIGH_CARD, size=rows, p=weights / weights.sum())
+    effect = rng.normal(0, 0.8, HIGH_CARD)
+    levels = np.array([f"z{k:04d}" for k in range(HIGH_CARD)], dtype=object)
+    high = levels[codes]
+    missing = rng.random(rows) < 0.01
+    high[missing] = None
+    cols["cat_zip"] = high
+    signal += np.where(missing, 0.3, effect[codes])
+    cols["y"] = (signal + rng.normal(0, 1.0, rows) > 0.3).astype(np.int8)
+    return pd.DataFrame(cols)
+
+
+def numeric_table(rows: int, seed: int = 0):
+    frame = categorical_table(rows, seed)
+    return frame[[c for c in frame.columns if not c.startswith("cat_")]]
+
+
+def features_of(frame):
+    from mlx.train.features import CATEGORICAL, NUMERIC, Feature
+
+    out = []
+    for c in frame.columns:
+        if c in ("row_id", "y"):
+            continue
+        if c.startswith("cat_"):
+            out.append(Feature(c, CATEGORICAL, tuple(sorted(frame[c].dropna().unique()))))
+        else:
+            out.append(Feature(c, NUMERIC))
+    return out
+
+
+def timed(fn, repeats: int = 1):
+    """(median seconds, last result)."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return median(times), result
+
+
+def single_row_latency(call, rows: list, calls: int = 2000) -> tuple[float, float]:
+    """p50, p99 in µs of one-row calls, rotating through distinct rows."""
+    times = []
+    for i in range(calls):
+        row = rows[i % len(rows)]
+        start = time.perf_counter_ns()
+        call(row)
+        times.append((time.perf_counter_ns() - start) / 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def in_process(frame, repeats: int) -> dict:
+    from bench.export_legacy import legacy_to_onnx
+    from mlx.train import export, fit, parity
+    from mlx.train.features import CATEGORICAL, to_lightgbm_frame, to_onnx_inputs
+    from mlx.train.thresholds import training_values
+
+    features = features_of(frame)
+    cut = int(len(frame) * 0.8)
+    train, test = frame.iloc[:cut], frame.iloc[cut:].reset_index(drop=True)
+    params, rounds = fit.effective_params(PARAMS, "binary", 42, None)
+    categorical = [f.name for f in features if f.kind == CATEGORICAL]
+    x_train = to_lightgbm_frame(train, features)
+    fit_s, raw = timed(
+        lambda: fit.train_booster(x_train, train["y"].to_numpy(), params, rounds, categorical)
+    )
+    booster = fit.final_booster(raw)
+    out: dict = {"rows": len(frame), "test_rows": len(test), "fit_s": fit_s}
+    values_s, values = timed(lambda: training_values(train, features, booster))
+    new_s, new = timed(lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values))
+    old_s, old = timed(lambda: legacy_to_onnx(booster, features, "binary", [0, 1], "b", values))
+    out["export_new_s"], out["export_old_s"] = values_s + new_s, values_s + old_s
+    out["size_new_mb"], out["size_old_mb"] = len(new) / 1e6, len(old) / 1e6
+    models = {"new": new, "old (onnxmltools)": old}
+    if categorical:
+        search_s, search = timed(
+            lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values, "search")
+        )
+        models["new, fallback form (opset-3 code-range search)"] = search
+        out["export_search_s"], out["size_search_mb"] = values_s + search_s, len(search) / 1e6
+    parity_s, report = timed(
+        lambda: parity.check_parity(export.session(new), booster, test, features, "binary", values)
+    )
+    out["parity_s"], out["parity_max_diff"], out["parity_rows"] = (
+        parity_s,
+        report.max_abs_diff,
+        report.rows,
+    )
+    x_test = to_lightgbm_frame(test, features)
+    inputs = to_onnx_inputs(test, features)
+    native = booster.predict(x_test)
+    out["lightgbm_s"], _ = timed(lambda: booster.predict(x_test), repeats)
+    out["lightgbm_1t_s"], _ = timed(lambda: booster.predict(x_test, num_threads=1), repeats)
+    out["scoring"] = {}
+    one_row = [{k: v[i : i + 1] for k, v in inputs.items()} for i in range(500)]
+    for name, model in models.items():
+        sess = export.session(model, threads=os.cpu_count() or 1)
+        seconds, pred = timed(lambda sess=sess: sess.run(None, inputs), repeats)
+        diff = float(np.abs(pred[1][:, 1] - native).max())
+        single = export.session(model, threads=1)
+        one_thread, _ = timed(lambda s=single: s.run(None, inputs), repeats)
+        p50, p99 = single_row_latency(lambda row, s=single: s.run(None, row), one_row)
+        out["scoring"][name] = {
+            "s": seconds,
+            "s_1t": one_thread,
+            "max_diff": diff,
+            "p50_us": p50,
+            "p99_us": p99,
+        }
+    codes = x_test.apply(lambda c: c.cat.codes.where(c.cat.codes >= 0) if hasattr(c, "cat") else c)
+    matrix = codes.to_numpy(np.float64)
+    lgb_rows = [matrix[i : i + 1] for i in range(500)]
+    out["lightgbm_p50_us"], out["lightgbm_p99_us"] = single_row_latency(
+        lambda row: booster.predict(row, num_threads=1), lgb_rows
+    )
+    return out
+
+
+def make_project(folder: Path, frame) -> Path:
+    import yaml
+
+    root = folder / "project"
+    subprocess.run([str(BIN / "mlx"), "init", str(root)], check=True, capture_output=True)
+    (root / "data").mkdir()
+    frame.to_parquet(root / "data" / "train.parquet", index=False)
+    subprocess.run([str(BIN / "dvc"), "add", "-q", "data/train.parquet"], cwd=root, check=True)
+    config = {
+        "data": {"train": "data/train.parquet", "target": "y", "id": "row_id"},
+        "model": {
+            "name": "bench",
+            "task": "binary",
+            "params": PARAMS,
+            "seed": 42,
+            "max_categories": 5000,
+        },
+        "eval": {"perturbation": {"enabled": False}},
+    }
+    (root / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "bench data"], cwd=root, check=True)
+    return root
+
+
+def end_to_end(frame, folder: Path, repeats: int) -> dict:
+    root = make_project(folder, frame)
+    script = folder / "bare.py"
+    script.write_text(f"PARAMS = {PARAMS!r}\n" + BARE)
+    bare, mlx = [], []
+    for _ in range(repeats):
+        data = str(root / "data/train.parquet")
+        bare.append(run([str(BIN / "python"), str(script), data, str(folder / "bare.onnx")]))
+        mlx.append(run([str(BIN / "mlx"), "train", "--json"], cwd=root))
+    meta = json.loads((root / "models/bench/metadata.json").read_text())
+    return {"bare_s": median(bare), "mlx_s": median(mlx), "phases": meta["runner"]["phases_s"]}
+
+
+def report(results: dict) -> str:
+    parts = []
+    for name, r in results.items():
+        lgb_s = r["lightgbm_s"]
+        rows = [
+            [
+                model,
+                f"{s['s']:.3f}",
+                f"{lgb_s / s['s']:.2f}×",
+                f"{s['s_1t']:.3f}",
+                f"{r['lightgbm_1t_s'] / s['s_1t']:.2f}×",
+                f"{s['max_diff']:.1e}",
+                f"{s['p50_us']:.0f} / {s['p99_us']:.0f}",
+            ]
+            for model, s in r["scoring"].items()
+        ]
+        rows.insert(
+            0,
+            [
+                "LightGBM predict",
+                f"{lgb_s:.3f}",
+                "1.00×",
+                f"{r['lightgbm_1t_s']:.3f}",
+                "1.00×",
+                "0",
+                f"{r['lightgbm_p50_us']:.0f} / {r['lightgbm_p99_us']:.0f}",
+            ],
+        )
+        parts.append(
+            f"**{name}** ({r['rows']:,} rows; scoring the {r['test_rows']:,} held-out rows, "
+            "median):\n\n"
+            + table(
+                [
+                    "scorer",
+                    "all cores (s)",
+                    "vs LightGBM",
+                    "1 thread (s)",
+                    "vs LightGBM",
+                    "max |Δp|",
+                    "1 row p50 / p99 (µs, 1 thread)",
+                ],
+                rows,
+            )
+        )
+        e2e = r.get("e2e")
+        prow = [
+            ["fit (in process)", f"{r['fit_s']:.2f}"],
+            ["export, new", f"{r['export_new_s']:.2f}"],
+            ["export, old (onnxmltools)", f"{r['export_old_s']:.2f}"],
+            [
+                "parity (new)",
+                f"{r['parity_s']:.2f} ({r['parity_rows']:,} rows, max |Δ| {r['parity_max_diff']:.1e})",
+            ],
+            ["model size new / old (MB)", f"{r['size_new_mb']:.2f} / {r['size_old_mb']:.2f}"],
+            [
+                "export + parity / fit",
+                f"{(r['export_new_s'] + r['parity_s']) / r['fit_s'] * 100:.0f}%",
+            ],
+        ]
+        if "size_search_mb" in r:
+            prow.append(
+                [
+                    "fallback form export / size",
+                    f"{r['export_search_s']:.2f} s / {r['size_search_mb']:.2f} MB",
+                ]
+            )
+        if e2e:
+            prow += [
+                ["bare fit + onnxmltools (process)", f"{e2e['bare_s']:.2f}"],
+                ["`mlx train` (process)", f"{e2e['mlx_s']:.2f}"],
+                ["mlx / bare", f"{e2e['mlx_s'] / e2e['bare_s']:.2f}×"],
+                ["mlx train phases", ", ".join(f"{k} {v:.2f}" for k, v in e2e["phases"].items())],
+            ]
+        parts.append(table(["", "seconds"], prow))
+    return "\n\n".join(parts)
+
+
+def write_doc(results: dict, rows: int, repeats: int) -> None:
+    update_doc_section(
+        "LightGBM → ONNX export",
+        f"`python -m bench.export_bench --rows {rows} --repeats {repeats}` on {date.today()} "
+        f"({machine()}). Binary, LightGBM {PARAMS}; 80/20 split in order; batch scoring on "
+        "prepared inputs (pandas categoricals for LightGBM, raw strings and FP32 for "
+        "onnxruntime), both on all cores; one-row calls in process, one thread, rotating "
+        "through 500 distinct rows (no HTTP).\n\n" + report(results) + EXPLAIN,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=250_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-repeats", type=int, default=1)
+    parser.add_argument("--no-train", action="store_true", help="skip `mlx train` vs bare")
+    parser.add_argument("--write-doc", action="store_true", help="Update docs/benchmarks.md")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, make in (("categorical-heavy", categorical_table), ("numeric only", numeric_table)):
+        frame = make(args.rows)
+        results[name] = in_process(frame, args.repeats)
+        print(f"measured {name} in process: {json.dumps(results[name])}", flush=True)
+        if not args.no_train:
+            with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+                results[name]["e2e"] = end_to_end(frame, Path(tmp), args.train_repeats)
+            print(f"measured {name} end to end", flush=True)
+    out = report(results)
+    print(out)
+    (WORK / "export_bench.json").write_text(json.dumps(results, indent=2))
+    if args.write_doc:
+        write_doc(results, args.rows, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
