@@ -107,7 +107,7 @@ def _remote_validate(project, runner, target, infer, result, log) -> bool:
         return False
     if infer:
         raise UsageError("--infer writes a schema into this work tree; run it without --runner")
-    from mlx.data.validate import Failure, ValidationReport
+    from mlx.data.report import Failure, ValidationReport
     from mlx.runners import get_runner
     from mlx.runners.ssh import SshRunner
     from mlx.runners.ssh_checks import validate as remote

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlx.data.validate import SAMPLE, Failure
+from mlx.data.report import SAMPLE, Failure
 
 if TYPE_CHECKING:
     import pandas as pd
