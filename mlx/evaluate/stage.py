@@ -41,14 +41,13 @@ class Scored:
 
 def load_model(model_dir: Path):
     """(metadata, onnxruntime session) for a model folder, md5-checked against metadata."""
+    from mlx.registry.materialize import open_folder
     from mlx.train.export import session
 
     meta = load_metadata(model_dir)
-    onnx = meta.require_onnx(str(model_dir / METADATA))
-    onnx_path = model_dir / onnx.file
-    dvc.require_data(onnx_path)
-    dvc.verify(onnx_path, onnx.md5)
-    return meta, session(onnx_path.read_bytes())
+    meta.require_onnx(str(model_dir / METADATA))
+    local = open_folder(model_dir)  # the registry's loader: pointer and metadata md5 checked
+    return meta, session(local.onnx_path.read_bytes())
 
 
 def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess) -> Scored:

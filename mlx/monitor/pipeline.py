@@ -15,8 +15,8 @@ from typing import Any
 from mlx.config.model import ProjectConfig
 from mlx.config.sections import MonitorConfig
 from mlx.errors import BadDataFile, RefError, UsageError
-from mlx.metadata import ModelMetadata, load_metadata
-from mlx.model_files import ONNX
+from mlx.metadata import ModelMetadata
+from mlx.model_files import METADATA
 from mlx.monitor.engine import MonitorReport
 from mlx.util.suggest import did_you_mean
 
@@ -26,13 +26,8 @@ class ModelSource:
     ref: str
     folder: Path
     metadata: ModelMetadata
+    onnx: Path | None = None  # the verified ONNX file, None when absent or not the recorded one
     registry: dict[str, Any] | None = None  # what a registry reference resolved to
-
-    @property
-    def onnx(self) -> Path | None:
-        name = self.metadata.onnx.file if self.metadata.onnx else ONNX
-        path = self.folder / name
-        return path if path.is_file() else None
 
     def describe(self) -> dict[str, Any]:
         meta = self.metadata
@@ -49,46 +44,40 @@ class ModelSource:
 
 
 def open_reference(project: ProjectConfig | None, ref: str | None) -> ModelSource:
-    """The model ``ref`` names, through the registry's one resolver (a model folder, the
+    """The model ``ref`` names, through the registry's one loader (a model folder, the
     config's model with no ``ref``, ``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag or commit).
-    Without an mlops.yaml only a model folder can be named."""
+    Without an mlops.yaml only a model folder can be named. The ONNX file is optional
+    here (the reference profile is in the metadata); when present it is verified."""
+    from mlx.registry.materialize import open_folder, open_model
+    from mlx.registry.refs import resolve
+
     if project is None:
         folder = Path(ref).expanduser() if ref else None
-        if folder is not None and folder.name == "metadata.json":
+        if folder is not None and folder.name == METADATA:
             folder = folder.parent
         if folder is None or not folder.is_dir():
             raise UsageError(
                 "no mlops.yaml found: pass a model folder", hint="or run inside an mlx project"
             )
-        return _from_folder(folder, str(ref))
-    from mlx.registry.materialize import open_model
-    from mlx.registry.refs import resolve
-
-    resolved = resolve(project, ref)
-    if (
-        resolved.folder is not None
-    ):  # work tree or a folder: read it in place (ONNX only if scoring)
-        return _from_folder(resolved.folder, ref or project.config.model.folder)
-    local = open_model(project, resolved)
-    if not local.metadata:
-        raise RefError(f"{ref!r} ({resolved.label}) has no metadata.json")
-    source = ModelSource(ref or project.config.model.folder, local.folder, local.metadata)
-    if resolved.commit:
-        source.registry = resolved.to_dict()
-    return source
-
-
-def _from_folder(folder: Path, ref: str) -> ModelSource:
-    meta_path = folder / "metadata.json"
-    if not meta_path.is_file():
+        local = open_folder(folder, onnx=False)
+        label = str(ref)
+    else:
+        resolved = resolve(project, ref)
+        local = open_model(project, resolved, onnx=False)
+        label = ref or project.config.model.folder
+    meta_path = local.folder / METADATA
+    if local.metadata is None:
         raise RefError(
-            f"{folder} has no metadata.json",
+            f"{meta_path} does not exist",
             hint="train a model first (`mlx train`) or pass the folder of one",
         )
-    metadata = load_metadata(folder)
-    if not metadata.features:
+    if not local.metadata.features:
         raise RefError(f"{meta_path} lists no features")
-    return ModelSource(ref, folder, metadata)
+    onnx = local.onnx_path if local.md5 is not None and local.onnx_path.is_file() else None
+    source = ModelSource(label, local.folder, local.metadata, onnx)
+    if local.resolved.commit:
+        source.registry = local.resolved.to_dict()
+    return source
 
 
 def reference_profile(
@@ -146,7 +135,10 @@ def monitor(
         predicted = current.table["_label"].to_numpy(zero_copy_only=False)
     if not has_scores and score and current.rows and profile.get("score"):
         if model.onnx is None:
-            notes.append("prediction drift skipped: no `_score` column and model.onnx is absent")
+            notes.append(
+                "prediction drift skipped: no `_score` column, and model.onnx is absent "
+                "or not the model metadata.json records"
+            )
         elif any(f["name"] not in current.table.column_names for f in features):
             notes.append("prediction drift skipped: columns are missing, the model cannot score")
         else:

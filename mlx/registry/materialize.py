@@ -53,29 +53,115 @@ class LocalModel:
         }
 
 
+def open_ref(
+    project: ProjectConfig, ref: str | None, *, native: bool = False, onnx: bool = True
+) -> LocalModel:
+    """The one way from a model reference to a verified local model: ``ref`` is anything
+    :func:`mlx.registry.refs.resolve` takes (None: the working-tree model; a folder;
+    ``NAME#STAGE``, ``NAME@vX.Y.Z``, a tag, a commit)."""
+    from mlx.registry.refs import resolve
+
+    return open_model(project, resolve(project, ref), native=native, onnx=onnx)
+
+
 def open_model(
-    project: ProjectConfig, resolved: ResolvedModel, *, native: bool = False
+    project: ProjectConfig | None,
+    resolved: ResolvedModel,
+    *,
+    native: bool = False,
+    onnx: bool = True,
+    verb: str = "use",
 ) -> LocalModel:
     """A local, verified copy of the model ``resolved`` names (see the module docstring).
 
-    ``native=True`` also provides ``model.lgb.txt`` (LightGBM's own model).
+    ``native=True`` also provides ``model.lgb.txt`` (LightGBM's own model);
+    ``onnx=False`` accepts a folder without the ONNX file (monitoring needs only the
+    metadata's reference profile). ``project`` may be None for a folder reference.
+    ``verb`` names the use in an integrity error ("refusing to serve it").
     """
     if resolved.commit is None:
-        return _open_folder(resolved, native)
+        assert resolved.folder is not None
+        root = project.root if project is not None else resolved.folder
+        return _open_folder(resolved, root, native, onnx, verb)
+    assert project is not None, "commit-based references need a project"
     return _open_commit(project, resolved, native)
 
 
-def _open_folder(resolved: ResolvedModel, native: bool) -> LocalModel:
+def open_folder(folder: Path, *, onnx: bool = True, verb: str = "use") -> LocalModel:
+    """A model folder outside any project (``mlx serve DIR`` with no mlops.yaml, a Dask
+    worker's copy, a remote host's shipped model), verified like any other."""
+    resolved = ResolvedModel(str(folder), "path", "", folder=folder)
+    return _open_folder(resolved, folder, False, onnx, verb)
+
+
+def _open_folder(
+    resolved: ResolvedModel, root: Path, native: bool, onnx: bool, verb: str = "use"
+) -> LocalModel:
+    """The folder in place. ``model.onnx`` must match its ``.dvc`` pointer and the md5
+    ``metadata.json`` records; a tracked file that is not checked out is read from the
+    DVC cache (fetched from the remote when missing there)."""
     assert resolved.folder is not None
     folder = resolved.folder
-    onnx = folder / ONNX
-    md5 = _checked_local(onnx)
     metadata = load_metadata(folder) if (folder / METADATA).is_file() else None
+    onnx_path = folder / (metadata.onnx.file if metadata and metadata.onnx else ONNX)
+    md5 = None
+    if onnx or onnx_path.exists():
+        try:
+            onnx_path, md5 = _verified_local(onnx_path, metadata, root, verb)
+        except IntegrityError:
+            if onnx:
+                raise
+            md5 = None  # optional and not the recorded model: md5 None says "do not use"
     native_path = None
     if native:
         native_path = folder / NATIVE
         _checked_local(native_path)
-    return LocalModel(resolved, folder, onnx, md5, metadata, native_path)
+    return LocalModel(resolved, folder, onnx_path, md5, metadata, native_path)
+
+
+def _verified_local(
+    path: Path, meta: ModelMetadata | None, root: Path, verb: str = "use"
+) -> tuple[Path, str]:
+    """The file to read (the work-tree file, or the DVC cache copy when it is not checked
+    out) and its md5, checked against the ``.dvc`` pointer and ``metadata.json``."""
+    pointer = dvc.read_pointer(path)
+    if not path.exists() and pointer is not None:
+        path = _from_cache(root, pointer)
+    dvc.require_data(path)
+    md5 = dvc.file_md5(path)
+    if pointer is not None and md5 != pointer.md5:
+        raise IntegrityError(
+            f"{path} has md5 {md5}, but its DVC pointer {pointer.pointer.name} says {pointer.md5}; "
+            f"refusing to {verb} it",
+            hint="the file changed outside DVC: `dvc checkout` restores the tracked model",
+        )
+    recorded = meta.onnx.md5 if meta is not None and meta.onnx is not None else None
+    if recorded and recorded != md5:
+        raise IntegrityError(
+            f"{path} has md5 {md5}, but metadata.json records {recorded}; refusing to {verb} it",
+            hint="the model and its metadata disagree; retrain or `dvc checkout` the model",
+        )
+    return path, md5
+
+
+def _from_cache(root: Path, pointer: dvc.Pointer) -> Path:
+    """The pointer's file from the DVC cache, fetching it from the remote if needed."""
+    cached = dvc.cache_file(root, pointer.md5)
+    if not cached.is_file() and dvc.is_dvc_repo(root):
+        try:
+            dvc.fetch(root, [pointer.pointer])
+        except Exception as exc:  # noqa: BLE001 - reported as "not available"
+            raise DataNotAvailable(
+                f"{pointer.path} is not checked out, not in the DVC cache, and fetching it "
+                f"failed: {exc}",
+                hint=f"`dvc pull {pointer.pointer.name}`",
+            ) from None
+    if not cached.is_file():
+        raise DataNotAvailable(
+            f"{pointer.path} is tracked by DVC but not in the work tree or the cache",
+            hint=f"`dvc pull {pointer.pointer.name}`",
+        )
+    return cached
 
 
 def _checked_local(path: Path) -> str | None:

@@ -67,14 +67,15 @@ def load_scoring_model(folder: Path | str, threads: int = 0) -> ServedModel:
     match ``metadata.json``. Imports no pandas, lightgbm or DVC.
     """
     from mlx.metadata import load_metadata
+    from mlx.registry.materialize import open_folder
 
     folder = Path(folder)
-    meta = load_metadata(folder)
-    onnx = meta.require_onnx(str(folder))
+    meta = load_metadata(folder)  # a folder without metadata.json is refused here
+    local = open_folder(folder)  # the registry's loader: pointer and metadata md5 checked
     spec = {
         "name": meta.name,
-        "onnx_path": str(folder / onnx.file),
-        "md5": onnx.md5,
+        "onnx_path": str(local.onnx_path),
+        "md5": local.md5,
         "features": [f.to_dict() for f in meta.features],
         "id_column": meta.id,
         "task": meta.task,
