@@ -24,27 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import train_bench
 from bench._common import BIN, WORK, machine, median, run, table, update_doc_section
 
 PARAMS = {"num_iterations": 200, "num_leaves": 63, "learning_rate": 0.1}
 LOW_CARD = {"cat_a": 3, "cat_b": 24, "cat_c": 105}
 HIGH_CARD = 4000
 
-BARE = """
-import sys, pandas as pd, lightgbm as lgb, onnxmltools
-sys.setrecursionlimit(50_000)  # onnxmltools recurses per BRANCH_EQ: RecursionError otherwise
-from onnxmltools.convert.common.data_types import FloatTensorType
-frame = pd.read_parquet(sys.argv[1])
-y = frame.pop("y"); frame.pop("row_id")
-for c in frame.columns:
-    if c.startswith("cat_"):
-        frame[c] = frame[c].astype("category")
-params = {"objective": "binary", "verbosity": -1, "seed": 42, **PARAMS}
-booster = lgb.train(params, lgb.Dataset(frame, y), num_boost_round=params.pop("num_iterations"))
-onx = onnxmltools.convert_lightgbm(booster, initial_types=[("input", FloatTensorType([None, frame.shape[1]]))],
-                                   zipmap=False, target_opset=15)
-open(sys.argv[2], "wb").write(onx.SerializeToString())
-"""
+BARE = train_bench.BARE  # the same bare LightGBM fit + onnxmltools conversion
 
 EXPLAIN = """
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from mlx import __version__
 from mlx.model_files import OUTPUT_LABEL, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES
-from mlx.train.features import CATEGORICAL, Feature
+from mlx.train.export import preprocessing
+from mlx.train.features import Feature
 from mlx.train.thresholds import fix_tree_thresholds
 
 ML_DOMAIN = "ai.onnx.ml"
@@ -39,7 +40,7 @@ def legacy_to_onnx(
 
     # onnxmltools recurses once per BRANCH_EQ of a categorical chain: deep on this data
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
-    from onnx import TensorProto, helper
+    from onnx import helper
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     core = onnxmltools.convert_lightgbm(
@@ -52,29 +53,7 @@ def legacy_to_onnx(
     fix_tree_thresholds(core.graph, booster, train_values or {})
     nodes, initializers = _prefixed_core(core.graph)
 
-    inputs, prep = [], []
-    concat_inputs = []
-    for i, f in enumerate(features):
-        if f.kind == CATEGORICAL:
-            inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
-            code = f"mlx_code_{i}"
-            prep.append(
-                helper.make_node(
-                    "LabelEncoder",
-                    [f.name],
-                    [code],
-                    domain=ML_DOMAIN,
-                    name=f"mlx_encode_{i}",
-                    keys_strings=list(f.categories),
-                    values_floats=[float(k) for k in range(len(f.categories))],
-                    default_float=float("nan"),
-                )
-            )
-            concat_inputs.append(code)
-        else:
-            inputs.append(helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]))
-            concat_inputs.append(f.name)
-    prep.append(helper.make_node("Concat", concat_inputs, [CORE_INPUT], axis=1, name="mlx_concat"))
+    inputs, prep = preprocessing(features, CORE_INPUT)
 
     outputs, tail = _outputs(core.graph, task, len(classes or []))
     graph = helper.make_graph([*prep, *nodes, *tail], f"mlx_{name}", inputs, outputs, initializers)

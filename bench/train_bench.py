@@ -33,6 +33,7 @@ PARAMS = {"num_iterations": 100, "num_leaves": 31, "learning_rate": 0.1}
 
 BARE = """
 import sys, pandas as pd, lightgbm as lgb, onnxmltools
+sys.setrecursionlimit(50_000)  # onnxmltools recurses per BRANCH_EQ: RecursionError otherwise
 from onnxmltools.convert.common.data_types import FloatTensorType
 frame = pd.read_parquet(sys.argv[1])
 y = frame.pop("y"); frame.pop("row_id")

@@ -20,8 +20,8 @@ from typing import Any
 from mlx.adapters import dvc
 from mlx.config.model import ProjectConfig
 from mlx.errors import DataNotAvailable, UsageError
-from mlx.metadata import DataInfo, ModelMetadata, load_metadata
-from mlx.model_files import FORMAT, METADATA
+from mlx.metadata import DataInfo, ModelMetadata
+from mlx.model_files import FORMAT
 
 SCORES = "scores.json"
 
@@ -44,10 +44,9 @@ def load_model(model_dir: Path):
     from mlx.registry.materialize import open_folder
     from mlx.train.export import session
 
-    meta = load_metadata(model_dir)
-    meta.require_onnx(str(model_dir / METADATA))
     local = open_folder(model_dir)  # the registry's loader: pointer and metadata md5 checked
-    return meta, session(local.onnx_path.read_bytes())
+    assert local.metadata is not None  # open_folder refuses a folder without one
+    return local.metadata, session(local.onnx_path.read_bytes())
 
 
 def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess) -> Scored:

@@ -89,7 +89,9 @@ def open_model(
 
 def open_folder(folder: Path, *, onnx: bool = True, verb: str = "use") -> LocalModel:
     """A model folder outside any project (``mlx serve DIR`` with no mlops.yaml, a Dask
-    worker's copy, a remote host's shipped model), verified like any other."""
+    worker's copy, a remote host's shipped model), verified like any other. With
+    ``onnx=True`` the folder must hold ``metadata.json`` recording an ONNX file, so
+    ``metadata`` and ``md5`` of the result are set."""
     resolved = ResolvedModel(str(folder), "path", "", folder=folder)
     return _open_folder(resolved, folder, False, onnx, verb)
 
@@ -103,6 +105,11 @@ def _open_folder(
     assert resolved.folder is not None
     folder = resolved.folder
     metadata = load_metadata(folder) if (folder / METADATA).is_file() else None
+    if onnx and resolved.kind == "path":  # a folder named as the model: it must be one
+        if metadata is None:
+            load_metadata(folder)  # raises: no trained model in that folder
+        assert metadata is not None
+        metadata.require_onnx(str(folder / METADATA))
     onnx_path = folder / (metadata.onnx.file if metadata and metadata.onnx else ONNX)
     md5 = None
     if onnx or onnx_path.exists():

@@ -139,7 +139,6 @@ async def _ship_model(host: Host, folder: Path, remote: str) -> None:
     """model.onnx (checked against its metadata first) and metadata.json into ``remote``."""
     from mlx.registry.materialize import open_folder
 
-    load_metadata(folder).require_onnx(str(folder / METADATA))
     open_folder(folder)  # verified against its pointer and metadata before it travels
     await host.s.check(f"mkdir -p {q(remote)}", "creating a model folder")
     for name in (ONNX, METADATA):

@@ -66,12 +66,11 @@ def load_scoring_model(folder: Path | str, threads: int = 0) -> ServedModel:
     ``threads`` = onnxruntime intra-op threads (0 = one per core). The file's md5 must
     match ``metadata.json``. Imports no pandas, lightgbm or DVC.
     """
-    from mlx.metadata import load_metadata
     from mlx.registry.materialize import open_folder
 
-    folder = Path(folder)
-    meta = load_metadata(folder)  # a folder without metadata.json is refused here
-    local = open_folder(folder)  # the registry's loader: pointer and metadata md5 checked
+    local = open_folder(Path(folder))  # the registry's loader: pointer and metadata md5 checked
+    meta = local.metadata
+    assert meta is not None  # open_folder refuses a folder without one
     spec = {
         "name": meta.name,
         "onnx_path": str(local.onnx_path),

@@ -63,7 +63,7 @@ def to_onnx(
     reproduce exactly (linear trees, unknown objectives)."""
     import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     from mlx.train import onnx_trees, tree_ensemble5
 
@@ -72,28 +72,8 @@ def to_onnx(
     link = _link(dump)
     form = form or _default_form(dump)
 
-    inputs, nodes, initializers, concat_inputs = [], [], [], []
-    for i, f in enumerate(features):
-        if f.kind != CATEGORICAL:
-            inputs.append(helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]))
-            concat_inputs.append(f.name)
-            continue
-        inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
-        code = f"mlx_code_{i}"
-        nodes.append(
-            helper.make_node(
-                "LabelEncoder",
-                [f.name],
-                [code],
-                domain=ML_DOMAIN,
-                name=f"mlx_encode_{i}",
-                keys_strings=list(f.categories),
-                values_floats=[float(k) for k in range(len(f.categories))],
-                default_float=float("nan"),  # missing and unseen categories
-            )
-        )
-        concat_inputs.append(code)
-    nodes.append(helper.make_node("Concat", concat_inputs, [TREES_INPUT], axis=1, name=CONCAT))
+    inputs, nodes = preprocessing(features, TREES_INPUT)
+    initializers: list[Any] = []
 
     n_categories = {i: len(f.categories) for i, f in enumerate(features) if f.kind == CATEGORICAL}
     member = form == "member"
@@ -141,6 +121,37 @@ def to_onnx(
 
 class ExportFallback(UserWarning):
     """The faster graph form needs an operator the installed onnxruntime lacks."""
+
+
+def preprocessing(features: list[Feature], output: str) -> tuple[list[Any], list[Any]]:
+    """The graph's inputs (one ``[N, 1]`` per feature, FP32 or string) and the nodes that
+    turn them into the trees' ``[N, n_features]`` float input ``output``: a LabelEncoder
+    per categorical feature (missing and unseen categories become NaN), then a Concat."""
+    from onnx import TensorProto, helper
+
+    inputs, nodes, concat_inputs = [], [], []
+    for i, f in enumerate(features):
+        if f.kind != CATEGORICAL:
+            inputs.append(helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]))
+            concat_inputs.append(f.name)
+            continue
+        inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
+        code = f"mlx_code_{i}"
+        nodes.append(
+            helper.make_node(
+                "LabelEncoder",
+                [f.name],
+                [code],
+                domain=ML_DOMAIN,
+                name=f"mlx_encode_{i}",
+                keys_strings=list(f.categories),
+                values_floats=[float(k) for k in range(len(f.categories))],
+                default_float=float("nan"),
+            )
+        )
+        concat_inputs.append(code)
+    nodes.append(helper.make_node("Concat", concat_inputs, [output], axis=1, name=CONCAT))
+    return inputs, nodes
 
 
 def _default_form(dump: dict[str, Any]) -> str:
