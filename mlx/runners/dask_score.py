@@ -74,15 +74,10 @@ def score_file_on_cluster(
     allow_non_finite: bool = False,
     progress: Any = None,
 ) -> ClusterBatchResult:
-    from mlx.errors import DataNotAvailable, UsageError
-    from mlx.scoring.files import file_format
+    from mlx.scoring.files import check_request
     from mlx.util.atomic import atomic_path
 
-    if on_error not in ("fail", "skip"):
-        raise UsageError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
-    if not input_path.is_file():
-        raise DataNotAvailable(f"input file not found: {input_path}")
-    fmt, out_fmt = file_format(input_path), file_format(output_path)
+    fmt, out_fmt = check_request(input_path, output_path, on_error)
     doc = (
         asdict(model_spec)
         if is_dataclass(model_spec) and not isinstance(model_spec, type)

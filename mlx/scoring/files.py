@@ -69,6 +69,16 @@ def file_format(path: Path) -> str:
     )
 
 
+def check_request(input_path: Path, output_path: Path, on_error: str) -> tuple[str, str]:
+    """The checks every batch scoring (here or on a cluster) makes before reading a row;
+    returns the input and output file formats."""
+    if on_error not in ("fail", "skip"):
+        raise UsageError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+    if not input_path.is_file():
+        raise DataNotAvailable(f"input file not found: {input_path}")
+    return file_format(input_path), file_format(output_path)
+
+
 def score_file(
     model: ServedModel,
     input_path: Path,
@@ -81,11 +91,7 @@ def score_file(
 ) -> BatchResult:
     from mlx.util.atomic import atomic_path
 
-    if on_error not in ("fail", "skip"):
-        raise UsageError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
-    if not input_path.is_file():
-        raise DataNotAvailable(f"input file not found: {input_path}")
-    fmt, out_fmt = file_format(input_path), file_format(output_path)
+    fmt, out_fmt = check_request(input_path, output_path, on_error)
     started = time.perf_counter()
     result = BatchResult(str(input_path), str(output_path), fmt, on_error=on_error)
     result.model = {"name": model.name, "version": model.version, "md5": model.md5}
