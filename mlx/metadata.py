@@ -80,6 +80,17 @@ class CodeInfo(_Strict):
     tree: str | None = None
 
 
+class RunInfo(_Strict):
+    """How this run differed from the committed config: ``mlx train --name`` labels it,
+    ``--set KEY=VALUE`` overrides (dotted key -> value, as applied) and, for a trial of
+    ``mlx tune``, the study and trial number. ``mlx runs`` and ``mlx diff`` read it."""
+
+    name: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    experiment: str | None = None
+    tune: dict[str, Any] | None = None
+
+
 class ModelMetadata(_Strict):
     format: Literal[1]
     name: str
@@ -104,6 +115,7 @@ class ModelMetadata(_Strict):
     code: CodeInfo = Field(default_factory=CodeInfo)
     trained_at: str | None = None
     runner: dict[str, Any] = Field(default_factory=dict)
+    run: RunInfo | None = None
 
     def require_onnx(self, origin: str = METADATA) -> OnnxInfo:
         """The ONNX file record; a folder without one cannot be served or evaluated."""
