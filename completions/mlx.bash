@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate eval history hook init lineage monitor promote serve show train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate diff eval history hook init lineage monitor promote runs serve show train validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -17,6 +17,9 @@ _mlx() {
             ;;
         deprecate) opts="--reason -m --push --config -c --json --help -h"
             case "$prev" in --reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        diff) opts="--markdown --config -c --json --help -h"
+            case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         eval) opts="--config -c --commit --runner -r --json --help -h"
             case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
@@ -38,6 +41,9 @@ _mlx() {
             ;;
         promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
             case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        runs) opts="--all-branches -A --sort --limit -n --passed --config -c --json --help -h"
+            case "$prev" in --sort|--limit|-n|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --runner -r --json --help -h"
             case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

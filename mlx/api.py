@@ -262,6 +262,27 @@ def lineage(ref: str | None = None, config: Path | str | None = None):
     return _lineage(load_project(config), ref)
 
 
+def runs(
+    pattern: str | None = None,
+    config: Path | str | None = None,
+    all_branches: bool = False,
+    sort: str | None = None,
+    limit: int | None = None,
+    passed_only: bool = False,
+):
+    """Every trained run reachable from Git (branches, registry versions, DVC experiments)."""
+    from mlx.experiments.runs import list_runs
+
+    return list_runs(load_project(config), pattern, all_branches, sort, limit, passed_only)
+
+
+def diff(ref_a: str, ref_b: str | None = None, config: Path | str | None = None):
+    """What changed between two models and what it did (params, code, data, metrics)."""
+    from mlx.experiments.diff import diff_models
+
+    return diff_models(load_project(config), ref_a, ref_b)
+
+
 def check_ref(ref: str, config: Path | str | None = None):
     """What a registry tag means (event, name, version, stage); for CI on tag pushes."""
     from mlx.adapters.git import Git

@@ -135,7 +135,10 @@ def test_team_day(tmp_path):
     codes = runner.run_job(workflows / "mlx-pr.yml", "model", steps)
     assert codes == dict.fromkeys(steps, 0), runner.last.stdout + runner.last.stderr
     comment = (runner.temp / "mlx-comment.md").read_text()
-    assert comment.startswith("<!-- mlx-eval-report -->\n## mlx eval: `churn`")
+    # the PR against production first (prod holds the promoted version), then the eval report
+    assert comment.startswith("<!-- mlx-eval-report -->\n## mlx diff: `churn#prod` → `workspace`")
+    assert f"churn@{promoted['version']} (#prod)" in comment
+    assert "## mlx eval: `churn`" in comment and "<details>" in comment
     assert "| auc |" in comment and "![" not in comment  # images live in the artifact
     assert comment in (runner.temp / "step-summary.md").read_text()
     assert (runner.temp / "mlx-eval" / "metrics.json").is_file()

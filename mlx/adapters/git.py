@@ -10,9 +10,24 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
+
+
+@dataclass
+class LogEntry:
+    """One commit of :meth:`Git.log_changes`; ``blobs`` maps each changed path to its new
+    blob id (None when the commit deleted it)."""
+
+    commit: str
+    parents: list[str]
+    time: int
+    author: str
+    source: str  # the ref (as given) it was reached from
+    subject: str
+    blobs: dict[str, str | None]
 
 
 class Git:
@@ -164,6 +179,71 @@ class Git:
         name = reader.get_value("user", "name", default="")
         email = reader.get_value("user", "email", default="")
         return f"{name} <{email}>" if email else str(name)
+
+    # --- history in bulk (mlx runs, mlx diff) ----------------------------------------
+
+    def log_changes(self, revs: Sequence[str], paths: Sequence[str]) -> list[LogEntry]:
+        """Every commit reachable from ``revs`` that changed one of ``paths``, newest
+        first, with the blob ids it gave those paths: one ``git log --raw`` pass."""
+        if not revs:
+            return []
+        fmt = "%x1e%H%x00%P%x00%at%x00%an%x00%S%x00%s"
+        out = self.run(
+            "log",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--date-order",
+            f"--format={fmt}",
+            *revs,
+            "--",
+            *paths,
+            strip=False,
+        )
+        entries = []
+        for record in out.split("\x1e")[1:]:
+            head, _, raw = record.partition("\n")
+            sha, parents, when, author, source, subject = (head.split("\x00") + [""] * 6)[:6]
+            blobs: dict[str, str | None] = {}
+            for line in raw.splitlines():
+                if not line.startswith(":"):
+                    continue
+                meta, _, path = line.partition("\t")
+                fields = meta.split()
+                blobs[path] = None if fields[4].startswith("D") else fields[3]
+            entries.append(
+                LogEntry(sha, parents.split(), int(when or 0), author, source, subject, blobs)
+            )
+        return entries
+
+    def read_objects(self, specs: Sequence[str]) -> dict[str, bytes | None]:
+        """Contents of many objects (blob ids or ``rev:path``) in one ``git cat-file
+        --batch`` pass; a missing object maps to None."""
+        unique = list(dict.fromkeys(specs))
+        if not unique:
+            return {}
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            input="".join(f"{s}\n" for s in unique).encode(),
+            capture_output=True,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file --batch failed: {proc.stderr.decode(errors='replace')}")
+        out, pos = proc.stdout, 0
+        result: dict[str, bytes | None] = {}
+        for spec in unique:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) < 3 or header[-1] == b"missing" or header[1] == b"missing":
+                result[spec] = None
+                continue
+            size = int(header[2])
+            result[spec] = out[pos : pos + size] if header[1] == b"blob" else None
+            pos += size + 1
+        return result
 
     # --- writes ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import typer
 
 from mlx import __version__
 from mlx.cli import eval as eval_cmd
+from mlx.cli import experiments as experiments_cmd
 from mlx.cli import hook as hook_cmd
 from mlx.cli import init as init_cmd
 from mlx.cli import monitor as monitor_cmd
@@ -58,6 +59,7 @@ for module in (
     eval_cmd,
     promote_cmd,
     registry_cmd,
+    experiments_cmd,
     serve_cmd,
     monitor_cmd,
     hook_cmd,
