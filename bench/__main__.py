@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "hooks": ("bench.hooks_bench", ["--write-doc"], ["--repeats", "2"]),
     "runners": ("bench.runners_bench", ["--write-doc"], ["--quick"]),
     "serve": ("bench.serve", ["--write-doc"], ["--quick", "--no-peers"]),
+    "runs": ("bench.runs_bench", ["--write-doc"], ["--runs", "50", "--repeats", "2", "--no-peers"]),
 }  # fmt: skip
 
 
