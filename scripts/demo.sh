@@ -31,6 +31,7 @@ step mlx promote --stage staging
 step mlx promote --stage prod --push --reason "first release"
 step mlx show
 step mlx lineage churn#prod
+step mlx runs
 # the live batch comes from a shifted world: drift is found, so monitor exits 1
 step mlx monitor --labels data/live_labels.csv --report drift.html || echo "(exit $?: drift found, as expected)"
 
