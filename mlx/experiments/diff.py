@@ -10,7 +10,6 @@ profiles, so no data is pulled.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -25,7 +24,7 @@ from mlx.metrics import HIGHER_IS_BETTER
 from mlx.model_files import EVAL_METRICS
 from mlx.registry.refs import ResolvedModel, resolve
 from mlx.registry.store import Registry
-from mlx.registry.writer import read_commit
+from mlx.registry.writer import json_object, read_commit
 
 WORKSPACE = "workspace"
 _NOISE_PARAMS = {"num_threads", "verbosity"}
@@ -124,7 +123,7 @@ def _side(project: ProjectConfig, git: Git, registry: Registry, ref: str, notes)
         except MlxError:
             meta = None
         ev_file = folder / EVAL_METRICS
-        ev: dict[str, Any] | None = _json(ev_file.read_bytes()) if ev_file.is_file() else None
+        ev: dict[str, Any] | None = json_object(ev_file.read_bytes()) if ev_file.is_file() else None
         config: dict[str, Any] | None = project.config.model_dump(mode="json")
         label = "work tree" if ref == WORKSPACE else str(folder)
     else:
@@ -183,14 +182,6 @@ def _config_at(project: ProjectConfig, git: Git, commit: str, notes) -> dict[str
     except MlxError:
         notes.append(f"{rel} at {commit[:10]} does not parse with this mlx; config not compared")
         return None
-
-
-def _json(raw: bytes | None) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(raw) if raw else None
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 # --- what changed ----------------------------------------------------------------------

@@ -22,12 +22,13 @@ from typing import Any
 
 from mlx.adapters.git import Git, LogEntry
 from mlx.config.model import ProjectConfig
-from mlx.errors import MlxError, UsageError
-from mlx.metadata import ModelMetadata, parse_metadata
+from mlx.errors import UsageError
+from mlx.metadata import ModelMetadata
 from mlx.metrics import HEADLINE, HIGHER_IS_BETTER
 from mlx.model_files import EVAL_METRICS, METADATA
 from mlx.registry.refs import model_path
 from mlx.registry.store import Registry
+from mlx.registry.writer import json_object, metadata_or_none
 from mlx.util.suggest import near
 
 EXP_PREFIX = "refs/exps/"
@@ -105,16 +106,19 @@ def list_runs(
     revs = [*refs, *sorted(set(version_commits) - set(refs))]
     entries = git.log_changes(revs, [meta_path, eval_path]) if head else []
     blob_ids = {b for e in entries for b in e.blobs.values() if b}
-    at_versions = git.read_objects([f"{c}:{meta_path}" for c in version_commits])
-    blobs = git.read_objects(sorted(blob_ids))
+    at_commits = [f"{c}:{meta_path}" for c in [*version_commits, *(["HEAD"] if head else [])]]
+    blobs = git.read_objects([*sorted(blob_ids), *at_commits])
 
     runs, evals = _runs_from_log(entries, blobs, meta_path, eval_path, git.branch())
-    for commit, raw in at_versions.items():
-        commit = commit.split(":", 1)[0]
-        meta = _meta(raw, f"{meta_path} at {commit[:10]}")
-        if meta is not None and _key(meta) not in runs:
+    version_meta: dict[str, ModelMetadata] = {}
+    for commit in version_commits:
+        meta = metadata_or_none(blobs.get(f"{commit}:{meta_path}"), f"{meta_path} at {commit[:10]}")
+        if meta is None:
+            continue
+        version_meta[commit] = meta
+        if _key(meta) not in runs:
             runs[_key(meta)] = _new_run(meta, commit, "registry", None, 0, "", "")
-    _add_worktree_run(project, git, head, meta_path, runs, blobs)
+    _add_worktree_run(project, git, blobs.get(f"HEAD:{meta_path}"), runs)
 
     current = _current_params(project)
     for run in runs.values():
@@ -123,7 +127,7 @@ def list_runs(
             run.metrics, run.metrics_from = ev.get("metrics") or run.metrics, "eval"
             run.eval_passed = ev.get("passed") is True
         run.changed_params = _changed(run.params, current)
-    _attach_registry(runs.values(), registry, cfg.model.name, at_versions, meta_path)
+    _attach_registry(runs.values(), registry, cfg.model.name, version_meta)
 
     table = list(runs.values())
     if pattern and pattern != cfg.model.name:
@@ -174,17 +178,17 @@ def _runs_from_log(
     results keyed by the model md5 they evaluated, newest wins."""
     runs: dict[str, Run] = {}
     evals: dict[str, dict[str, Any]] = {}
-    sources = _sources(entries)
+    sources = {e.commit: e.source for e in entries if e.source}  # git log --source
     for entry in entries:  # newest first
         ev_blob = entry.blobs.get(eval_path)
         if ev_blob:
-            ev = _json(blobs.get(ev_blob))
+            ev = json_object(blobs.get(ev_blob))
             md5 = ((ev or {}).get("model") or {}).get("md5")
             if ev is not None and md5 and md5 not in evals:
                 evals[md5] = ev
         meta_blob = entry.blobs.get(meta_path)
         meta = (
-            _meta(blobs.get(meta_blob), f"{meta_path} at {entry.commit[:10]}")
+            metadata_or_none(blobs.get(meta_blob), f"{meta_path} at {entry.commit[:10]}")
             if meta_blob
             else None
         )
@@ -198,11 +202,6 @@ def _runs_from_log(
             meta, entry.commit, kind, ref, entry.time, entry.author, entry.subject
         )
     return runs, evals
-
-
-def _sources(entries: list[LogEntry]) -> dict[str, str]:
-    """Commit → the ref it was first reached from (``git log --source``)."""
-    return {e.commit: e.source for e in entries if e.source}
 
 
 def _new_run(
@@ -238,16 +237,15 @@ def _new_run(
     )
 
 
-def _add_worktree_run(project, git, head, meta_path, runs, blobs) -> None:
+def _add_worktree_run(project, git: Git, committed: bytes | None, runs: dict[str, Run]) -> None:
     """The model in the work tree, when it is not the one committed at HEAD."""
     file = project.model_dir / METADATA
     if not file.is_file():
         return
     raw = file.read_bytes()
-    committed = git.read_objects([f"HEAD:{meta_path}"]).get(f"HEAD:{meta_path}") if head else None
     if committed == raw:
         return
-    meta = _meta(raw, str(file))
+    meta = metadata_or_none(raw, str(file))
     if meta is None or _key(meta) in runs:
         return
     run = _new_run(meta, "", "worktree", None, 0, git.user(), "(not committed)")
@@ -255,21 +253,19 @@ def _add_worktree_run(project, git, head, meta_path, runs, blobs) -> None:
     runs[_key(meta)] = run
 
 
-def _attach_registry(runs, registry: Registry, name: str, at_versions, meta_path: str) -> None:
+def _attach_registry(
+    runs, registry: Registry, name: str, version_meta: dict[str, ModelMetadata]
+) -> None:
     art = registry.artifact(name)
     if art is None:
         return
-    by_key: dict[str, Run] = {}
+    by_md5: dict[str, Run] = {}
     for run in runs:
-        by_key.setdefault(run.model_md5 or "", run)
-    for spec, raw in at_versions.items():
-        meta = _meta(raw, spec)
-        commit = spec.split(":", 1)[0]
+        by_md5.setdefault(run.model_md5 or "", run)
+    for commit, meta in version_meta.items():
         version = art.at_commit(commit)
-        if meta is None or version is None or not version.registered:
-            continue
-        run = by_key.get(meta.onnx.md5 if meta.onnx else "")
-        if run is None:
+        run = by_md5.get(meta.onnx.md5 if meta.onnx else "")
+        if version is None or not version.registered or run is None:
             continue
         if version.version not in run.versions:
             run.versions.append(version.version)
@@ -279,25 +275,6 @@ def _attach_registry(runs, registry: Registry, name: str, at_versions, meta_path
 
 def _key(meta: ModelMetadata) -> str:
     return meta.onnx.md5 if meta.onnx else json.dumps(meta.params, sort_keys=True)
-
-
-def _meta(raw: bytes | None, origin: str) -> ModelMetadata | None:
-    if raw is None:
-        return None
-    try:
-        return parse_metadata(raw, origin)
-    except MlxError:
-        return None  # an older or foreign file: not a run this mlx can describe
-
-
-def _json(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def _current_params(project: ProjectConfig) -> dict[str, Any]:

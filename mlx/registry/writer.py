@@ -103,17 +103,25 @@ def read_commit(git: Git, commit: str, model_path: str) -> CommitFacts:
 def _metadata_at(git: Git, commit: str, path: str) -> ModelMetadata | None:
     """The commit's model metadata; an old or foreign file reads as none (lineage still
     has the pointers and the eval results)."""
-    raw = git.show(commit, path)
+    return metadata_or_none(git.show(commit, path), f"{path} at {commit[:10]}")
+
+
+def metadata_or_none(raw: bytes | None, origin: str) -> ModelMetadata | None:
+    """``metadata.json`` bytes read from history; absent, older or foreign reads as None."""
     if raw is None:
         return None
     try:
-        return parse_metadata(raw, f"{path} at {commit[:10]}")
+        return parse_metadata(raw, origin)
     except MlxError:
         return None
 
 
 def _json_at(git: Git, commit: str, path: str) -> dict[str, Any] | None:
-    raw = git.show(commit, path)
+    return json_object(git.show(commit, path))
+
+
+def json_object(raw: bytes | None) -> dict[str, Any] | None:
+    """A JSON object read from history (``eval/metrics.json``); anything else is None."""
     if raw is None:
         return None
     try:
