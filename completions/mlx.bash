@@ -51,8 +51,8 @@ _mlx() {
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
-            case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        train) opts="--config -c --commit --runner -r --ship-data --set --name --json --help -h"
+            case "$prev" in --config|-c|--runner|-r|--set|--name) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --runner -r --json --help -h"
             case "$prev" in --config|-c|--data|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
