@@ -34,3 +34,7 @@ def score_of(task: str, prediction: Any) -> Any:
     if task == "regression":
         return prediction.reshape(-1)
     return prediction[:, 1] if task == "binary" else prediction.max(axis=1)
+
+
+EVAL_SCORES = "eval/scores.json"  # flat metrics DVC shows (`dvc exp show`, `dvc metrics`)
+EVAL_PLOTS = "eval/plots"

@@ -95,6 +95,7 @@ def init_project(
     _ensure_config(root, example, result)
     if example:
         _write_example(root, result)
+    _ensure_stages(root, result)
     if ci is not None:
         _ensure_ci(root, git, result)
     if hooks:
@@ -183,8 +184,52 @@ def _ensure_config(root: Path, example: bool, result: InitResult) -> None:
         result.add(CONFIG_NAME, path, "unchanged")
         return
     name = "mlops.example.yaml" if example else "mlops.yaml"
-    write_text(path, resources.files("mlx.templates").joinpath(name).read_text(encoding="utf-8"))
+    params = root / "params.yaml"
+    if params.exists():  # the user's own DVC params: kept; the config then holds its params
+        result.add("params.yaml", params, "skipped", "exists; mlops.yaml keeps model.params")
+        write_text(path, _inline_params(name))
+    else:
+        template = "params.example.yaml" if example else "params.yaml"
+        write_text(params, _template(template))
+        result.add("params.yaml", params, "created")
+        write_text(path, _template(name))
     result.add(CONFIG_NAME, path, "created")
+
+
+def _template(name: str) -> str:
+    return resources.files("mlx.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def _inline_params(config_template: str) -> str:
+    """The config template with the params file's model keys written inline."""
+    params_template = "params.example.yaml" if "example" in config_template else "params.yaml"
+    lines = _template(params_template).splitlines(keepends=True)
+    body = "".join(line for line in lines[lines.index("model:\n") + 1 :])
+    text = "".join(
+        line
+        for line in _template(config_template).splitlines(keepends=True)
+        if not line.startswith(("params_file:", "  # LightGBM params and the seed live"))
+    )
+    head, sep, tail = text.partition("  task: ")
+    task_line, nl, rest = tail.partition("\n")
+    return head + sep + task_line + nl + body + rest
+
+
+def _ensure_stages(root: Path, result: InitResult) -> None:
+    """Declare mlx's train and eval stages in dvc.yaml (once; sync keeps them in line)."""
+    from mlx.config.loader import load_project
+    from mlx.errors import ConfigError
+    from mlx.experiments import stages
+
+    try:
+        project = load_project(root / CONFIG_NAME)
+    except ConfigError as exc:
+        result.add("DVC stages train, eval", root / "dvc.yaml", "skipped", exc.message)
+        return
+    declared = stages.declared(project)
+    changed = stages.sync(project, create=True)
+    status = "unchanged" if not changed else ("updated" if declared else "created")
+    result.add("DVC stages train, eval", root / "dvc.yaml", status)
 
 
 def _write_example(root: Path, result: InitResult) -> None:
@@ -238,7 +283,9 @@ def _to_commit(result: InitResult) -> list[str]:
     for action in result.actions:
         if action.status not in ("created", "updated"):
             continue
-        if action.path.endswith((".csv.dvc", ".gitignore", CONFIG_NAME, ".yml")):
+        if action.path.endswith(
+            (".csv.dvc", ".gitignore", CONFIG_NAME, ".yml", "params.yaml", "dvc.yaml")
+        ):
             paths.append(action.path)
     if any(a.what.startswith("DVC remote") and a.status != "unchanged" for a in result.actions):
         paths.append(".dvc/config")

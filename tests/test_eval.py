@@ -96,8 +96,8 @@ def test_change_gates_against_a_baseline(trained, tmp_path):
     (gate,) = [g for g in same.doc["gates"]["results"] if g["rule"] == "max_degradation"]
     assert gate["passed"] and gate["baseline"] == gate["value"]
     # a weaker candidate (few trees) against the strong baseline fails the change gate
-    cfg = (trained / "mlops.yaml").read_text().replace("num_iterations: 200", "num_iterations: 3")
-    (trained / "mlops.yaml").write_text(cfg)
+    cfg = (trained / "params.yaml").read_text().replace("num_iterations: 200", "num_iterations: 3")
+    (trained / "params.yaml").write_text(cfg)
     from mlx import api
 
     api.train(trained / "mlops.yaml")

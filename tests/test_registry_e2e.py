@@ -40,9 +40,9 @@ def test_trained_model_is_promoted_and_becomes_the_next_baseline(cli, example_pr
     assert [f.to_dict() for f in local.metadata.features] == meta["features"]
 
     # retrain with fewer trees: eval compares against churn#prod on the same rows
-    cfg = yaml.safe_load((p / "mlops.yaml").read_text())
+    cfg = yaml.safe_load((p / "params.yaml").read_text())
     cfg["model"]["params"]["num_iterations"] = 60
-    (p / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (p / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     git(p, "commit", "-q", "-am", "fewer trees")
     _ok(cli("train", "--commit", "--json", cwd=p))
     res = cli("eval", "--commit", "--json", cwd=p)

@@ -25,9 +25,9 @@ def two_branches(example_project):
     res = run_mlx("promote", "--stage", "prod", "--json", cwd=p)
     assert res.exit_code == 0, res.output
     git(p, "checkout", "-q", "-b", "wide")
-    cfg = (p / "mlops.yaml").read_text()
-    (p / "mlops.yaml").write_text(cfg.replace("num_leaves: 15", "num_leaves: 63"))
-    assert "num_leaves: 63" in (p / "mlops.yaml").read_text()
+    cfg = (p / "params.yaml").read_text()
+    (p / "params.yaml").write_text(cfg.replace("num_leaves: 15", "num_leaves: 63"))
+    assert "num_leaves: 63" in (p / "params.yaml").read_text()
     git(p, "commit", "-q", "-am", "wider trees")
     _train_eval(p)
     git(p, "checkout", "-q", "main")

@@ -319,6 +319,40 @@ def declare(
     return before != path.read_text(encoding="utf-8")
 
 
+def stages(root: Path) -> dict[str, Any]:
+    """The ``stages:`` of ``dvc.yaml`` as written ({} when there is none)."""
+    path = root / "dvc.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        doc = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
+    except yamlsafe.yaml.YAMLError:
+        return {}
+    found = doc.get("stages") if isinstance(doc, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def set_stages(root: Path, wanted: dict[str, dict[str, Any]]) -> bool:
+    """Write these stages into ``dvc.yaml`` (comment-preserving, other stages and
+    sections kept). Returns whether the file changed."""
+    from dvc.utils.serialize import modify_yaml
+
+    if all(stages(root).get(name) == spec for name, spec in wanted.items()):
+        return False
+    path = root / "dvc.yaml"
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    if before is not None:
+        try:
+            yamlsafe.compose(before)
+        except yamlsafe.yaml.YAMLError as exc:
+            raise DvcError(f"{path}: refusing to edit it: {_yaml_problem(exc)}") from None
+    with modify_yaml(str(path)) as doc:
+        section = doc.setdefault("stages", {})
+        for name, spec in wanted.items():
+            section[name] = spec
+    return before != path.read_text(encoding="utf-8")
+
+
 def default_remote(root: Path) -> str | None:
     """The name of the DVC default remote (``core.remote``), or None."""
     return remotes(root)[1]

@@ -12,6 +12,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,44 @@ def load_project(
             f"config file not found: {cfg_path}", hint="run `mlx init` or pass --config PATH"
         )
     text = cfg_path.read_text(encoding="utf-8")
-    config = parse_config(text, str(cfg_path), overrides)
+
+    def read_params(name: str) -> str | None:
+        params = cfg_path.parent / name
+        return params.read_text(encoding="utf-8") if params.is_file() else None
+
+    config = parse_config(text, str(cfg_path), overrides, read_params)
     return ProjectConfig(config, cfg_path.resolve(), dict(overrides or {}))
 
 
 def parse_config(
-    text: str, filename: str = CONFIG_NAME, overrides: dict[str, Any] | None = None
+    text: str,
+    filename: str = CONFIG_NAME,
+    overrides: dict[str, Any] | None = None,
+    read_params: Callable[[str], str | None] | None = None,
 ) -> MlxConfig:
-    """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`."""
+    """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`.
+
+    ``read_params`` returns the text of the file ``params_file`` names (None when it
+    does not exist); without it, ``params_file`` is recorded but not merged (a config
+    read from history, where only the keys of ``mlops.yaml`` itself are compared)."""
+    data, marks, key_marks = _read_yaml(text, filename)
+    sources: dict[str, tuple[str, yaml.Mark | None]] = {}
+    params_file = data.get("params_file")
+    if isinstance(params_file, str) and read_params is not None:
+        _merge_params(data, params_file, read_params, filename, key_marks, sources)
+    if overrides:
+        apply_overrides(data, overrides, filename)
+        sources.update({key: (origin(key, value), None) for key, value in overrides.items()})
+    try:
+        return MlxConfig.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue(err, filename, marks, key_marks, sources) for err in exc.errors()]
+        noun = "problem" if len(issues) == 1 else "problems"
+        raise ConfigError(f"{filename} has {len(issues)} {noun}", issues) from None
+
+
+def _read_yaml(text: str, filename: str) -> tuple[dict, dict, dict]:
+    """The document as a mapping, with the position of every node and key."""
     try:
         node = yamlsafe.compose(text)
     except yaml.YAMLError as exc:
@@ -105,16 +136,90 @@ def parse_config(
             filename, "", f"expected a mapping at the top level, got {type(data).__name__}", 1
         )
         raise ConfigError(f"{filename} is invalid", [issue])
-    if overrides:
-        apply_overrides(data, overrides, filename)
-    try:
-        return MlxConfig.model_validate(data)
-    except ValidationError as exc:
-        issues = [
-            _issue(err, filename, marks, key_marks, overrides or {}) for err in exc.errors()
-        ]
-        noun = "problem" if len(issues) == 1 else "problems"
-        raise ConfigError(f"{filename} has {len(issues)} {noun}", issues) from None
+    return data, marks, key_marks
+
+
+# What a params file may set: the keys that change the model, which DVC experiments edit.
+PARAMS_FILE_KEYS = ("model.params", "model.seed", "model.early_stopping_rounds", "split")
+
+
+def _merge_params(
+    data: dict,
+    params_file: str,
+    read_params: Callable[[str], str | None],
+    filename: str,
+    key_marks: dict,
+    sources: dict[str, tuple[str, yaml.Mark | None]],
+) -> None:
+    """Merge ``params_file`` (e.g. ``params.yaml``, DVC's default params file) into the
+    document, each leaf remembering its file and line; a key in both files is an error."""
+    text = read_params(params_file)
+    if text is None:
+        raise ConfigError(
+            f"params_file {params_file!r} does not exist",
+            [
+                ConfigIssue(
+                    filename, "params_file", "file not found", *_line(key_marks, ("params_file",))
+                )
+            ],
+            hint="create it (mlx init writes one) or remove params_file",
+        )
+    if not text.strip():
+        return
+    params, _, p_marks = _read_yaml(text, params_file)
+    issues = []
+    for path, value in _leaves(params):
+        dotted = ".".join(path)
+        if not any(dotted == k or dotted.startswith(k + ".") for k in PARAMS_FILE_KEYS):
+            issues.append(
+                ConfigIssue(
+                    params_file,
+                    dotted,
+                    "not a model parameter; a params file holds only "
+                    + ", ".join(PARAMS_FILE_KEYS),
+                    *_line(p_marks, path),
+                )
+            )
+            continue
+        here = data
+        for part in path[:-1]:
+            child = here.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            here = child
+        else:
+            if path[-1] in here:
+                line = _line(key_marks, path)[0]
+                issues.append(
+                    ConfigIssue(
+                        params_file,
+                        dotted,
+                        f"also set in {filename}"
+                        + (f":{line}" if line else "")
+                        + "; keep it in one file",
+                        *_line(p_marks, path),
+                    )
+                )
+                continue
+            here[path[-1]] = value
+            sources[dotted] = (params_file, p_marks.get(path))
+    if issues:
+        raise ConfigError(f"{params_file} cannot be merged into {filename}", issues)
+
+
+def _leaves(doc: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every leaf; each ``model.params`` entry is one leaf."""
+    if not isinstance(doc, dict) or not doc or (len(path) == 3 and path[:2] == ("model", "params")):
+        return [(path, doc)]
+    out = []
+    for key, value in doc.items():
+        out += _leaves(value, (*path, str(key)))
+    return out
+
+
+def _line(marks: dict, path: tuple) -> tuple[int | None, int | None]:
+    mark = marks.get(tuple(path))
+    return (mark.line + 1, mark.column + 1) if mark else (None, None)
 
 
 def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> None:
@@ -130,7 +235,11 @@ def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> 
 
 
 def _issue(
-    err: Any, filename: str, marks: dict, key_marks: dict, overrides: dict[str, Any]
+    err: Any,
+    filename: str,
+    marks: dict,
+    key_marks: dict,
+    sources: dict[str, tuple[str, yaml.Mark | None]],
 ) -> ConfigIssue:
     raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = _message(err)
@@ -150,9 +259,9 @@ def _issue(
         mark = key_marks.get(loc) or marks.get(loc)
     else:
         mark = key_marks.get(loc) or _nearest(loc, marks)
-    source = owner(loc, overrides, in_file=loc in key_marks)
+    source = owner(loc, sources, in_file=loc in key_marks)
     if source is not None:
-        filename, mark = origin(source, overrides[source]), None
+        filename, mark = sources[source]
     return ConfigIssue(
         file=filename,
         key=".".join(str(p) for p in loc),

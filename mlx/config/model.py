@@ -156,6 +156,12 @@ class MlxConfig(Strict):
     """
 
     version: Literal[1] = Field(1, description="Config format version.")
+    params_file: str | None = Field(
+        None,
+        description="A YAML file (e.g. params.yaml, DVC's default params file) holding "
+        "model.params, model.seed, model.early_stopping_rounds and split, so that "
+        "`dvc exp run -S model.params.num_leaves=63` edits it and never mlops.yaml.",
+    )
     data: DataConfig = Field(description="Training data, its roles and its rules.")
     model: ModelConfig = Field(description="What to train: name, task, LightGBM params, seed.")
     split: SplitConfig = Field(

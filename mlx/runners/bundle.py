@@ -47,7 +47,9 @@ def committed_state(project: ProjectConfig, git: Git, extra_files: Sequence[Path
     head = git.head()
     if head is None:
         raise UsageError("the repository has no commits yet; remote runners ship a commit")
-    dirty = git.dirty_files()
+    # dvc.yaml/dvc.lock never reach the stage (the job carries the config and inputs),
+    # and mlx itself edits them (artifacts, stages): they do not make a run unreproducible
+    dirty = [f for f in git.dirty_files() if Path(f).name not in ("dvc.yaml", "dvc.lock")]
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise UsageError(

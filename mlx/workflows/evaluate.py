@@ -53,8 +53,10 @@ def run_evaluation(
     """``mlx eval``: the model folder ``ref`` (default: the working-tree model) against
     the gates, with the ``eval.baseline_stage`` model as baseline; on an ssh ``runner``
     the host scores the committed model and the results are written and declared here."""
+    from mlx.experiments.stages import sync
     from mlx.registry.materialize import baseline_for
 
+    sync(project)  # dvc.yaml then shows in `changed` when its stages moved
     model_dir = None
     if ref is not None:
         model_dir = project.resolve(ref)

@@ -59,6 +59,7 @@ def train(
     ``name`` labels the run; the project's ``--set`` overrides and, under
     ``dvc exp run``, DVC's experiment name are recorded with it in ``metadata.run``."""
     from mlx.data.validate import load_schema_text
+    from mlx.experiments.stages import sync
     from mlx.runners import TrainJob, get_runner
     from mlx.train.fit import check_params
 
@@ -69,6 +70,9 @@ def train(
     data_path = project.resolve(cfg.data.train)
     test_path = project.resolve(cfg.data.test) if cfg.data.test else None
     notes: list[str] = []
+    synced = sync(project)
+    if synced:
+        notes.append(synced)
     data_ctx = _data_context(project, git, data_path, test_path, notes, strict=commit)
     context = {
         "data": data_ctx,

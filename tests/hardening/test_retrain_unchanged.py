@@ -23,8 +23,8 @@ def test_identical_retrain_leaves_the_tree_clean(example_project):
     assert (example_project / "models" / "churn" / "metadata.json").read_bytes() == meta
 
     # a real change (another seed) is written and committed as before
-    cfg = (example_project / "mlops.yaml").read_text().replace("seed: 42", "seed: 43")
-    (example_project / "mlops.yaml").write_text(cfg)
+    cfg = (example_project / "params.yaml").read_text().replace("seed: 42", "seed: 43")
+    (example_project / "params.yaml").write_text(cfg)
     git(example_project, "commit", "-qam", "another seed")
     changed = run_mlx("train", "--json", cwd=example_project)
     assert changed.exit_code == 0
