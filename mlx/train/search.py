@@ -31,8 +31,12 @@ DEFAULT_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse
 # LightGBM's per-round metric that tracks each mlx metric (for pruning): the same
 # quantity where LightGBM has one, else the task's log loss / l2
 _ROUND_METRIC = {
-    "binary": {"auc": "auc", "log_loss": "binary_logloss", "accuracy": "binary_error",
-               "brier": "l2"},
+    "binary": {
+        "auc": "auc",
+        "log_loss": "binary_logloss",
+        "accuracy": "binary_error",
+        "brier": "l2",
+    },
     "multiclass": {"accuracy": "multi_error", "log_loss": "multi_logloss"},
     "regression": {"rmse": "rmse", "mae": "l1", "r2": "l2"},
 }
@@ -41,13 +45,33 @@ _ROUND_DEFAULT = {"binary": "binary_logloss", "multiclass": "multi_logloss", "re
 # params that change how LightGBM bins the data: a space holding one rebuilds the
 # Dataset per trial, otherwise each worker thread bins once and reuses it
 _DATASET_PARAMS = {
-    "bin_construct_sample_cnt", "data_random_seed", "enable_bundle", "feature_pre_filter",
-    "forcedbins_filename", "is_enable_sparse", "linear_tree", "max_bin", "max_bin_by_feature",
-    "min_data_in_bin", "use_missing", "zero_as_missing", "min_data_in_leaf",
-    "min_sum_hessian_in_leaf", "categorical_feature",
+    "bin_construct_sample_cnt",
+    "data_random_seed",
+    "enable_bundle",
+    "feature_pre_filter",
+    "forcedbins_filename",
+    "is_enable_sparse",
+    "linear_tree",
+    "max_bin",
+    "max_bin_by_feature",
+    "min_data_in_bin",
+    "use_missing",
+    "zero_as_missing",
+    "min_data_in_leaf",
+    "min_sum_hessian_in_leaf",
+    "categorical_feature",
 }
-_RESERVED = {"objective", "num_class", "seed", "random_state", "categorical_feature",
-             "metric", "num_threads", "verbosity", "deterministic"}
+_RESERVED = {
+    "objective",
+    "num_class",
+    "seed",
+    "random_state",
+    "categorical_feature",
+    "metric",
+    "num_threads",
+    "verbosity",
+    "deterministic",
+}
 
 
 def default_metric(task: str) -> str:
@@ -126,8 +150,9 @@ def trial_params(cfg: MlxConfig, sampled: dict[str, Any], n_classes: int | None)
     train stage would run them; and the number of rounds."""
     from mlx.train.fit import effective_params
 
-    return effective_params({**cfg.model.params, **sampled}, cfg.model.task, cfg.model.seed,
-                            n_classes)
+    return effective_params(
+        {**cfg.model.params, **sampled}, cfg.model.task, cfg.model.seed, n_classes
+    )
 
 
 def fit_trial(
@@ -219,21 +244,38 @@ def check_space(
         canonical = known.get(key)
         if canonical is None:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
-            issues.append(ConfigIssue(config_file, where, "not a LightGBM parameter",
-                                      lines.get(where), suggestion=known[close[0]] if close
-                                      else None))
+            issues.append(
+                ConfigIssue(
+                    config_file,
+                    where,
+                    "not a LightGBM parameter",
+                    lines.get(where),
+                    suggestion=known[close[0]] if close else None,
+                )
+            )
         elif key in _RESERVED or canonical in _RESERVED:
-            issues.append(ConfigIssue(config_file, where, f"{key} is set by mlx (model.task, "
-                                      "model.seed, the schema), not searched", lines.get(where)))
+            issues.append(
+                ConfigIssue(
+                    config_file,
+                    where,
+                    f"{key} is set by mlx (model.task, model.seed, the schema), not searched",
+                    lines.get(where),
+                )
+            )
     if not issues:
         for key, values in probes.items():
             for value in values:
                 problem = _probe(cfg, {key: value})
                 if problem:
                     where = f"tune.space.{key}"
-                    issues.append(ConfigIssue(config_file, where,
-                                              f"LightGBM refuses {key}={value!r}: {problem}",
-                                              lines.get(where)))
+                    issues.append(
+                        ConfigIssue(
+                            config_file,
+                            where,
+                            f"LightGBM refuses {key}={value!r}: {problem}",
+                            lines.get(where),
+                        )
+                    )
                     break
     if issues:
         raise ConfigError("tune.space has values LightGBM rejects; no trial was run", issues)

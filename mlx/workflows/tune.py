@@ -1,0 +1,427 @@
+"""``mlx tune``: an Optuna study over LightGBM params, every trial recorded in Git.
+
+The search: Optuna's TPE sampler seeded from ``model.seed`` and its median pruner on
+LightGBM's per-round validation metric (:mod:`mlx.train.search` fits each trial with
+the train stage's own code). Trials run on threads (LightGBM releases the GIL), ``jobs``
+at a time, each with ``cores // jobs`` LightGBM threads.
+
+Reproducible by construction: trials are asked in rounds of ``jobs``; every trial of a
+round is sampled from the same history and told back in trial-number order before the
+next round is asked, and the pruner compares a running trial only with trials complete
+before its round began (a frozen view of the study). Thread timing therefore never
+reaches the sampler or the pruner: the same seed, data, space and ``jobs`` give the same
+trials and the same best. ``timeout`` is the exception (it counts seconds).
+
+Ctrl-C stops the running trials at their next boosting round (recorded as failed,
+reason "interrupted"), keeps every finished one and writes the table; the table is also
+written after every round, so even a killed search leaves what finished.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from mlx.config.model import ProjectConfig
+from mlx.errors import ConfigError, ConfigIssue, MissingExtra, MlxError
+from mlx.experiments import trials as table
+
+# progress(done, total, best value so far or None)
+Progress = Callable[[int, int, "float | None"], None]
+
+
+@dataclass
+class TuneResult:
+    name: str
+    model_dir: str
+    table: str  # the trials table, relative to the project root
+    metric: str
+    direction: str
+    seed: int
+    jobs: int
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    counts: dict[str, int]
+    interrupted: bool
+    duration_s: float
+    applied: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Pruned(Exception):
+    def __init__(self, step: int, value: float) -> None:
+        self.step, self.value = step, value
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def tune(
+    project: ProjectConfig,
+    trials: int | None = None,
+    jobs: int | None = None,
+    apply: bool = False,
+    progress: Progress | None = None,
+) -> TuneResult:
+    """Run the study of ``tune:`` in mlops.yaml; see the module docstring."""
+    try:
+        import optuna
+    except ImportError:
+        raise MissingExtra("tune", "mlx tune", "optuna") from None
+    from mlx.adapters import dvc
+    from mlx.adapters.git import Git
+    from mlx.data.validate import load_schema_text
+    from mlx.train import search
+    from mlx.train.fit import check_params
+
+    cfg = project.config
+    tcfg = cfg.tune
+    config_file = str(project.path)
+    lines = _lines(project)
+    if not tcfg.space:
+        raise ConfigError(
+            "nothing to tune: mlops.yaml has no tune.space",
+            [
+                ConfigIssue(
+                    config_file,
+                    "tune.space",
+                    "required by mlx tune: LightGBM params to search",
+                    lines.get("tune"),
+                )
+            ],
+            hint="e.g. tune: {space: {num_leaves: {kind: int, low: 8, high: 255}}}",
+        )
+    check_params(cfg.model.params, config_file)
+    search.check_space(
+        cfg, {k: _probe_values(d) for k, d in tcfg.space.items()}, config_file, lines
+    )
+    metric = tcfg.metric or search.default_metric(cfg.model.task)
+    maximize = search.higher_is_better(metric)
+    n_trials = trials if trials is not None else tcfg.trials
+    cores = _cores()
+    n_jobs = max(1, min(jobs if jobs is not None else (tcfg.jobs or cores), n_trials))
+    threads = max(1, cores // n_jobs)
+
+    git = Git.discover(project.root)
+    data_path = project.resolve(cfg.data.train)
+    dvc.require_data(data_path)
+    data = search.prepare(cfg, data_path, load_schema_text(project))
+    reuse = search.reuses_datasets(list(tcfg.space))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = _SnapshotPruner(
+        optuna.pruners.MedianPruner(
+            n_startup_trials=tcfg.startup_trials, n_warmup_steps=tcfg.warmup_rounds
+        )
+        if tcfg.prune
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        direction="maximize" if maximize else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.model.seed),
+        pruner=pruner,
+    )
+    distributions = {k: _distribution(optuna, d) for k, d in tcfg.space.items()}
+    out_path = table.table_path(project.model_dir)
+    started = time.perf_counter()
+    doc = _table_doc(project, git, data, data_path, metric, maximize, n_jobs, threads, n_trials)
+    records: list[dict[str, Any]] = []
+    stop = threading.Event()
+    interrupted = False
+
+    def run_one(trial: Any) -> dict[str, Any]:
+        began = time.perf_counter()
+        record: dict[str, Any] = {"number": trial.number, "params": dict(trial.params)}
+
+        def on_round(step: int, value: float) -> None:
+            if stop.is_set():
+                raise _Interrupted
+            if tcfg.prune:
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise _Pruned(step, value)
+
+        try:
+            fit = search.fit_trial(data, cfg, trial.params, metric, threads, on_round, reuse)
+        except _Pruned as p:
+            record |= {
+                "state": "pruned",
+                "value": p.value,
+                "rounds": p.step + 1,
+                "reason": f"pruned at round {p.step + 1}: {doc['round_metric']} worse "
+                "than the median of earlier trials",
+            }
+        except _Interrupted:
+            record |= {"state": "failed", "value": None, "reason": "interrupted"}
+        except MlxError as exc:
+            record |= {"state": "failed", "value": None, "reason": exc.message}
+        except Exception as exc:  # a trial that breaks is recorded; the search goes on
+            record |= {"state": "failed", "value": None, "reason": f"{type(exc).__name__}: {exc}"}
+        else:
+            if math.isnan(fit.value):
+                record |= {
+                    "state": "failed",
+                    "value": None,
+                    "reason": f"{metric} cannot be computed on the validation rows",
+                }
+            else:
+                record |= {
+                    "state": "complete",
+                    "value": fit.value,
+                    "rounds": fit.rounds,
+                    "best_iteration": fit.best_iteration,
+                    "metrics": fit.metrics,
+                    "reason": None,
+                }
+        record["duration_s"] = round(time.perf_counter() - began, 3)
+        return record
+
+    with cf.ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="mlx-tune") as pool:
+        while len(records) < n_trials and not interrupted:
+            if tcfg.timeout is not None and time.perf_counter() - started >= tcfg.timeout:
+                doc["study"]["stopped_by"] = "timeout"
+                break
+            pruner.freeze(study)
+            batch = [study.ask(distributions) for _ in range(min(n_jobs, n_trials - len(records)))]
+            futures = {pool.submit(run_one, t): t for t in batch}
+            try:
+                pending = set(futures)
+                while pending:
+                    done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    if progress is not None:
+                        finished = [f.result() for f in futures if f.done()]
+                        progress(
+                            len(records) + len(finished),
+                            n_trials,
+                            _best_value([*records, *finished], maximize),
+                        )
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+                cf.wait(futures)
+            results = sorted((f.result() for f in futures), key=lambda r: r["number"])
+            for trial, record in zip(sorted(batch, key=lambda t: t.number), results, strict=True):
+                _tell(optuna, study, trial, record)
+            records += results
+            _write(out_path, doc, records, study, started, interrupted)
+    if not records:
+        _write(out_path, doc, records, study, started, interrupted)
+
+    best = _best(study)
+    counts = {s: sum(r["state"] == s for r in records) for s in table.STATES}
+    result = TuneResult(
+        name=cfg.model.name,
+        model_dir=project.relative(project.model_dir),
+        table=project.relative(out_path),
+        metric=metric,
+        direction="maximize" if maximize else "minimize",
+        seed=cfg.model.seed,
+        jobs=n_jobs,
+        trials=records,
+        best=best,
+        counts=counts,
+        interrupted=interrupted,
+        duration_s=round(time.perf_counter() - started, 3),
+    )
+    if best is None:
+        result.notes.append("no trial completed, so there is no best params")
+    elif apply and not interrupted:
+        result.applied = apply_params(project, best["params"])
+        result.next_steps += ["mlx train", "mlx eval"]
+    elif apply:
+        result.notes.append("interrupted: --apply skipped (run again, or apply the best by hand)")
+    else:
+        result.next_steps.append("mlx tune --apply  (writes the best params into mlops.yaml)")
+    result.next_steps.append(f"git add {result.table}  (records the sweep for `mlx runs`)")
+    return result
+
+
+def apply_params(project: ProjectConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """Write ``params`` into mlops.yaml ``model.params``, editing only those values."""
+    from mlx.config.loader import parse_config
+    from mlx.util.atomic import write_text
+    from mlx.util.yamledit import YamlEditError, set_mapping_values
+
+    before = project.path.read_text(encoding="utf-8")
+    old = project.config.model.params
+    changed = {k: v for k, v in params.items() if k not in old or old[k] != v}
+    try:
+        after = set_mapping_values(before, ("model", "params"), changed)
+    except YamlEditError as exc:
+        raise ConfigError(
+            f"cannot write the best params into {project.path}: {exc}",
+            hint="set them by hand: " + ", ".join(f"{k}={v!r}" for k, v in params.items()),
+        ) from None
+    check = parse_config(after, str(project.path))  # refuse to write what does not load
+    if any(check.model.params.get(k) != v for k, v in params.items()):
+        raise ConfigError(f"writing the best params into {project.path} would not read back")
+    if after != before:
+        write_text(project.path, after)
+    return {"file": project.relative(project.path), "params": params, "changed": sorted(changed)}
+
+
+class _SnapshotPruner:
+    """Optuna's pruner, shown only the trials complete when the current round began."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._view: _FrozenStudy | None = None
+
+    def freeze(self, study: Any) -> None:
+        from optuna.trial import TrialState
+
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        self._view = _FrozenStudy(study.direction, list(done))
+
+    def prune(self, study: Any, trial: Any) -> bool:
+        return bool(self.inner.prune(self._view or study, trial))
+
+
+class _FrozenStudy:
+    """What a percentile pruner reads from a study: its direction and complete trials."""
+
+    def __init__(self, direction: Any, complete: list[Any]) -> None:
+        self.direction = direction
+        self._complete = complete
+
+    def get_trials(self, deepcopy: bool = False, states: Any = None) -> list[Any]:
+        from optuna.trial import TrialState
+
+        if states is not None and TrialState.COMPLETE not in states:
+            return []
+        return list(self._complete)
+
+
+def _tell(optuna: Any, study: Any, trial: Any, record: dict[str, Any]) -> None:
+    state = optuna.trial.TrialState
+    if record["state"] == "complete":
+        study.tell(trial, record["value"])
+    elif record["state"] == "pruned":
+        study.tell(trial, state=state.PRUNED)
+    else:
+        study.tell(trial, state=state.FAIL)
+
+
+def _best(study: Any) -> dict[str, Any] | None:
+    try:
+        best = study.best_trial
+    except ValueError:  # no complete trial
+        return None
+    return {"trial": best.number, "params": dict(best.params), "value": best.value}
+
+
+def _best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
+    values = [r["value"] for r in records if r["state"] == "complete"]
+    if not values:
+        return None
+    return max(values) if maximize else min(values)
+
+
+def _distribution(optuna: Any, dim: Any) -> Any:
+    d = optuna.distributions
+    if dim.kind == "categorical":
+        return d.CategoricalDistribution(list(dim.choices))
+    if dim.kind == "int":
+        return d.IntDistribution(int(dim.low), int(dim.high), log=dim.log, step=int(dim.step or 1))
+    return d.FloatDistribution(float(dim.low), float(dim.high), log=dim.log, step=dim.step)
+
+
+def _probe_values(dim: Any) -> list[Any]:
+    if dim.kind == "categorical":
+        return list(dim.choices)
+    cast = int if dim.kind == "int" else float
+    return list(dict.fromkeys([cast(dim.low), cast(dim.high)]))
+
+
+def _space_doc(dim: Any) -> dict[str, Any]:
+    if dim.kind == "categorical":
+        return {"kind": "categorical", "choices": list(dim.choices)}
+    cast = int if dim.kind == "int" else float
+    out = {"kind": dim.kind, "low": cast(dim.low), "high": cast(dim.high), "log": dim.log}
+    if dim.step is not None:
+        out["step"] = cast(dim.step)
+    return out
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _lines(project: ProjectConfig) -> dict[str, int]:
+    from mlx.util.yamledit import key_lines
+
+    try:
+        return key_lines(project.path.read_text(encoding="utf-8"))
+    except Exception:  # the loader has read it already; lines only decorate messages
+        return {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _table_doc(project, git, data, data_path, metric, maximize, jobs, threads, n_trials):
+    from mlx.adapters import dvc
+    from mlx.train import search
+
+    cfg = project.config
+    tcfg = cfg.tune
+    return {
+        "format": table.FORMAT,
+        "kind": table.KIND,
+        "model": cfg.model.name,
+        "study": {
+            "id": uuid.uuid4().hex[:12],
+            "sampler": "TPESampler",
+            "seed": cfg.model.seed,
+            "pruner": "MedianPruner" if tcfg.prune else None,
+            "startup_trials": tcfg.startup_trials,
+            "warmup_rounds": tcfg.warmup_rounds,
+            "jobs": jobs,
+            "threads_per_trial": threads,
+            "trials_asked": n_trials,
+            "timeout": tcfg.timeout,
+            "started_at": _now(),
+        },
+        "metric": metric,
+        "direction": "maximize" if maximize else "minimize",
+        "round_metric": search.round_metric(cfg.model.task, metric),
+        "evaluated_on": "validation",
+        "space": {k: _space_doc(d) for k, d in tcfg.space.items()},
+        "base_params": dict(cfg.model.params),
+        "data": {
+            "path": project.relative(data_path),
+            "md5": dvc.file_md5(data_path),
+            "rows": data.rows,
+            "fit_rows": len(data.x_fit),
+            "valid_rows": len(data.x_valid),
+        },
+        "code": {"commit": git.head(), "dirty": git.is_dirty(), "branch": git.branch()},
+    }
+
+
+def _write(path, doc, records, study, started, interrupted) -> None:
+    doc["study"] |= {
+        "finished_at": _now(),
+        "duration_s": round(time.perf_counter() - started, 3),
+        "interrupted": interrupted,
+    }
+    doc["trials"] = records
+    doc["best"] = _best(study)
+    table.write_table(path, doc)
