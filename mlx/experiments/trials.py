@@ -25,14 +25,18 @@ every round of trials, so an interrupted or killed search keeps what finished.
   "trials": [
     {"number": 0, "params": {"num_leaves": 31, ...}, "value": 0.84,
      "state": "complete" | "pruned" | "failed", "reason": null | "...",
-     "rounds": 100, "duration_s": 0.41, "metrics": {...}}
+     "rounds": 100, "best_iteration": null, "duration_s": 0.41,
+     "metrics": {...}}                    // complete: every metric of the task, validation
+     // pruned: "round_value", the last per-round value the pruner saw (LightGBM's
+     // round_metric, negated when it runs against the tuned metric's direction)
   ],
   "best": {"trial": 7, "params": {...}, "value": 0.86} | null
 }
 ```
 
-``value`` is the metric on the validation rows (pruned trials: the last per-round value
-reported, in LightGBM's metric; null for failed ones).
+``value`` is the tuned metric on the validation rows, null for pruned and failed
+trials. ``duration_s`` and the study's times are the only fields that differ between two
+runs of the same study.
 """
 
 from __future__ import annotations
@@ -78,6 +82,72 @@ def read_table(path: Path) -> dict[str, Any] | None:
         return parse_table(path.read_bytes())
     except OSError:
         return None
+
+
+def trial_rows(
+    doc: dict[str, Any],
+    task: str,
+    seed: int,
+    commit: str,
+    ref: str | None,
+    who: str,
+    subject: str,
+) -> list[dict[str, Any]]:
+    """The ``mlx runs`` rows (``Run`` fields) of one trials table found at ``commit``
+    (empty: the work tree) reached from ``ref``. ``params`` are the effective LightGBM
+    params the trial trained with (the study's base params, the sampled ones on top)."""
+    from mlx.train.fit import effective_params
+
+    study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
+    base = doc.get("base_params") if isinstance(doc.get("base_params"), dict) else {}
+    metric = str(doc.get("metric") or "")
+    best = (doc.get("best") or {}).get("trial")
+    seed = study["seed"] if isinstance(study.get("seed"), int) else seed
+    branch = experiment = None
+    if ref and ref.startswith("refs/exps/"):
+        experiment = ref.rsplit("/", 1)[-1]
+    elif ref and ref != "HEAD":
+        branch = ref.removeprefix("refs/heads/")
+    out = []
+    for t in doc["trials"]:
+        if not isinstance(t, dict) or not isinstance(t.get("params"), dict):
+            continue
+        try:
+            params, rounds = effective_params({**base, **t["params"]}, task, seed, None)
+            params |= {"num_iterations": rounds}
+        except (TypeError, ValueError):
+            params = {**base, **t["params"]}
+        value, number = t.get("value"), t.get("number")
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        out.append(
+            {
+                "run": f"tune#{number}",
+                "commit": commit,
+                "source": "worktree" if not commit else ("experiment" if experiment else "branch"),
+                "branch": branch,
+                "when": study.get("started_at"),
+                "who": who,
+                "subject": subject,
+                "experiment": experiment,
+                "data_md5": (doc.get("data") or {}).get("md5"),
+                "params": params,
+                "metrics": {metric: value} if numeric and metric else {},
+                "metrics_from": "tune",
+                "kind": "trial",
+                "trial": {
+                    "study": study.get("id"),
+                    "number": number,
+                    "state": t.get("state"),
+                    "reason": t.get("reason"),
+                    "metric": metric,
+                    "direction": doc.get("direction"),
+                    "value": value,
+                    "sampled": t["params"],
+                    "best": number == best,
+                },
+            }
+        )
+    return out
 
 
 def _plain(obj: Any) -> Any:

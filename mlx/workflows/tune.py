@@ -159,7 +159,8 @@ def tune(
         except _Pruned as p:
             record |= {
                 "state": "pruned",
-                "value": p.value,
+                "value": None,
+                "round_value": p.value,
                 "rounds": p.step + 1,
                 "reason": f"pruned at round {p.step + 1}: {doc['round_metric']} worse "
                 "than the median of earlier trials",
