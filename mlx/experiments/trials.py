@@ -98,10 +98,10 @@ def trial_rows(
     params the trial trained with (the study's base params, the sampled ones on top)."""
     from mlx.train.fit import effective_params
 
-    study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
-    base = doc.get("base_params") if isinstance(doc.get("base_params"), dict) else {}
+    study: dict[str, Any] = _mapping(doc.get("study"))
+    base: dict[str, Any] = _mapping(doc.get("base_params"))
     metric = str(doc.get("metric") or "")
-    best = (doc.get("best") or {}).get("trial")
+    best = _mapping(doc.get("best")).get("trial")
     seed = study["seed"] if isinstance(study.get("seed"), int) else seed
     branch = experiment = None
     if ref and ref.startswith("refs/exps/"):
@@ -129,7 +129,7 @@ def trial_rows(
                 "who": who,
                 "subject": subject,
                 "experiment": experiment,
-                "data_md5": (doc.get("data") or {}).get("md5"),
+                "data_md5": _mapping(doc.get("data")).get("md5"),
                 "params": params,
                 "metrics": {metric: value} if numeric and metric else {},
                 "metrics_from": "tune",
@@ -148,6 +148,10 @@ def trial_rows(
             }
         )
     return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _plain(obj: Any) -> Any:

@@ -208,7 +208,7 @@ def fit_trial(
         datasets=datasets,
     )
     best = booster.best_iteration if booster.best_iteration and booster.best_iteration > 0 else None
-    pred = booster.predict(data.x_valid, num_iteration=best or -1)
+    pred: Any = booster.predict(data.x_valid, num_iteration=best or -1)
     if data.task == "binary":
         pred = np.column_stack([1 - pred, pred])
     metrics = compute_metrics(data.task, data.y_valid, pred)

@@ -24,15 +24,22 @@ import math
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue, MissingExtra, MlxError
 from mlx.experiments import trials as table
+from mlx.workflows.tune_study import (
+    SnapshotPruner,
+    best_trial,
+    distribution,
+    probe_values,
+    table_doc,
+    tell,
+    write_table,
+)
 
 # progress(done, total, best value so far or None)
 Progress = Callable[[int, int, "float | None"], None]
@@ -105,9 +112,7 @@ def tune(
             hint="e.g. tune: {space: {num_leaves: {kind: int, low: 8, high: 255}}}",
         )
     check_params(cfg.model.params, config_file)
-    search.check_space(
-        cfg, {k: _probe_values(d) for k, d in tcfg.space.items()}, config_file, lines
-    )
+    search.check_space(cfg, {k: probe_values(d) for k, d in tcfg.space.items()}, config_file, lines)
     metric = tcfg.metric or search.default_metric(cfg.model.task)
     maximize = search.higher_is_better(metric)
     n_trials = trials if trials is not None else tcfg.trials
@@ -122,7 +127,7 @@ def tune(
     reuse = search.reuses_datasets(list(tcfg.space))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = _SnapshotPruner(
+    pruner = SnapshotPruner(
         optuna.pruners.MedianPruner(
             n_startup_trials=tcfg.startup_trials, n_warmup_steps=tcfg.warmup_rounds
         )
@@ -132,12 +137,12 @@ def tune(
     study = optuna.create_study(
         direction="maximize" if maximize else "minimize",
         sampler=optuna.samplers.TPESampler(seed=cfg.model.seed),
-        pruner=pruner,
+        pruner=cast(Any, pruner),  # duck-typed: optuna calls only prune(study, trial)
     )
-    distributions = {k: _distribution(optuna, d) for k, d in tcfg.space.items()}
+    distributions = {k: distribution(optuna, d) for k, d in tcfg.space.items()}
     out_path = table.table_path(project.model_dir)
     started = time.perf_counter()
-    doc = _table_doc(project, git, data, data_path, metric, maximize, n_jobs, threads, n_trials)
+    doc = table_doc(project, git, data, data_path, metric, maximize, n_jobs, threads, n_trials)
     records: list[dict[str, Any]] = []
     stop = threading.Event()
     interrupted = False
@@ -195,33 +200,37 @@ def tune(
             if tcfg.timeout is not None and time.perf_counter() - started >= tcfg.timeout:
                 doc["study"]["stopped_by"] = "timeout"
                 break
-            pruner.freeze(study)
-            batch = [study.ask(distributions) for _ in range(min(n_jobs, n_trials - len(records)))]
-            futures = {pool.submit(run_one, t): t for t in batch}
+            size = min(n_jobs, n_trials - len(records))
+            batch: list[Any] = []
+            futures: dict[cf.Future, Any] = {}
             try:
-                pending = set(futures)
-                while pending:
-                    done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                    if progress is not None:
-                        finished = [f.result() for f in futures if f.done()]
-                        progress(
-                            len(records) + len(finished),
-                            n_trials,
-                            _best_value([*records, *finished], maximize),
-                        )
+                pruner.freeze(study)
+                while len(batch) < size:
+                    batch.append(study.ask(distributions))
+                for trial in batch:
+                    futures[pool.submit(run_one, trial)] = trial
+                _wait(futures, records, n_trials, maximize, progress)
             except KeyboardInterrupt:
                 interrupted = True
                 stop.set()
                 cf.wait(futures)
-            results = sorted((f.result() for f in futures), key=lambda r: r["number"])
-            for trial, record in zip(sorted(batch, key=lambda t: t.number), results, strict=True):
-                _tell(optuna, study, trial, record)
-            records += results
-            _write(out_path, doc, records, study, started, interrupted)
+            results = {futures_trial.number: f.result() for f, futures_trial in futures.items()}
+            for trial in batch:  # in trial-number order: the sampler's history is ordered
+                record = results.get(trial.number) or {
+                    "number": trial.number,
+                    "params": dict(trial.params),
+                    "state": "failed",
+                    "value": None,
+                    "reason": "interrupted",
+                    "duration_s": 0.0,
+                }
+                tell(optuna, study, trial, record)
+                records.append(record)
+            write_table(out_path, doc, records, study, started, interrupted)
     if not records:
-        _write(out_path, doc, records, study, started, interrupted)
+        write_table(out_path, doc, records, study, started, interrupted)
 
-    best = _best(study)
+    best = best_trial(study)
     counts = {s: sum(r["state"] == s for r in records) for s in table.STATES}
     result = TuneResult(
         name=cfg.model.name,
@@ -274,54 +283,17 @@ def apply_params(project: ProjectConfig, params: dict[str, Any]) -> dict[str, An
     return {"file": project.relative(project.path), "params": params, "changed": sorted(changed)}
 
 
-class _SnapshotPruner:
-    """Optuna's pruner, shown only the trials complete when the current round began."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self._view: _FrozenStudy | None = None
-
-    def freeze(self, study: Any) -> None:
-        from optuna.trial import TrialState
-
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        self._view = _FrozenStudy(study.direction, list(done))
-
-    def prune(self, study: Any, trial: Any) -> bool:
-        return bool(self.inner.prune(self._view or study, trial))
-
-
-class _FrozenStudy:
-    """What a percentile pruner reads from a study: its direction and complete trials."""
-
-    def __init__(self, direction: Any, complete: list[Any]) -> None:
-        self.direction = direction
-        self._complete = complete
-
-    def get_trials(self, deepcopy: bool = False, states: Any = None) -> list[Any]:
-        from optuna.trial import TrialState
-
-        if states is not None and TrialState.COMPLETE not in states:
-            return []
-        return list(self._complete)
-
-
-def _tell(optuna: Any, study: Any, trial: Any, record: dict[str, Any]) -> None:
-    state = optuna.trial.TrialState
-    if record["state"] == "complete":
-        study.tell(trial, record["value"])
-    elif record["state"] == "pruned":
-        study.tell(trial, state=state.PRUNED)
-    else:
-        study.tell(trial, state=state.FAIL)
-
-
-def _best(study: Any) -> dict[str, Any] | None:
-    try:
-        best = study.best_trial
-    except ValueError:  # no complete trial
-        return None
-    return {"trial": best.number, "params": dict(best.params), "value": best.value}
+def _wait(futures, records, total, maximize, progress) -> None:
+    """Until the round is done, reporting each finished trial (display only: nothing the
+    search decides depends on the order trials finish in)."""
+    pending = set(futures)
+    while pending:
+        _, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        if progress is not None:
+            finished = [f.result() for f in futures if f.done()]
+            progress(
+                len(records) + len(finished), total, _best_value([*records, *finished], maximize)
+            )
 
 
 def _best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
@@ -329,32 +301,6 @@ def _best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
     if not values:
         return None
     return max(values) if maximize else min(values)
-
-
-def _distribution(optuna: Any, dim: Any) -> Any:
-    d = optuna.distributions
-    if dim.kind == "categorical":
-        return d.CategoricalDistribution(list(dim.choices))
-    if dim.kind == "int":
-        return d.IntDistribution(int(dim.low), int(dim.high), log=dim.log, step=int(dim.step or 1))
-    return d.FloatDistribution(float(dim.low), float(dim.high), log=dim.log, step=dim.step)
-
-
-def _probe_values(dim: Any) -> list[Any]:
-    if dim.kind == "categorical":
-        return list(dim.choices)
-    cast = int if dim.kind == "int" else float
-    return list(dict.fromkeys([cast(dim.low), cast(dim.high)]))
-
-
-def _space_doc(dim: Any) -> dict[str, Any]:
-    if dim.kind == "categorical":
-        return {"kind": "categorical", "choices": list(dim.choices)}
-    cast = int if dim.kind == "int" else float
-    out = {"kind": dim.kind, "low": cast(dim.low), "high": cast(dim.high), "log": dim.log}
-    if dim.step is not None:
-        out["step"] = cast(dim.step)
-    return out
 
 
 def _cores() -> int:
@@ -371,58 +317,3 @@ def _lines(project: ProjectConfig) -> dict[str, int]:
         return key_lines(project.path.read_text(encoding="utf-8"))
     except Exception:  # the loader has read it already; lines only decorate messages
         return {}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _table_doc(project, git, data, data_path, metric, maximize, jobs, threads, n_trials):
-    from mlx.adapters import dvc
-    from mlx.train import search
-
-    cfg = project.config
-    tcfg = cfg.tune
-    return {
-        "format": table.FORMAT,
-        "kind": table.KIND,
-        "model": cfg.model.name,
-        "study": {
-            "id": uuid.uuid4().hex[:12],
-            "sampler": "TPESampler",
-            "seed": cfg.model.seed,
-            "pruner": "MedianPruner" if tcfg.prune else None,
-            "startup_trials": tcfg.startup_trials,
-            "warmup_rounds": tcfg.warmup_rounds,
-            "jobs": jobs,
-            "threads_per_trial": threads,
-            "trials_asked": n_trials,
-            "timeout": tcfg.timeout,
-            "started_at": _now(),
-        },
-        "metric": metric,
-        "direction": "maximize" if maximize else "minimize",
-        "round_metric": search.round_metric(cfg.model.task, metric),
-        "evaluated_on": "validation",
-        "space": {k: _space_doc(d) for k, d in tcfg.space.items()},
-        "base_params": dict(cfg.model.params),
-        "data": {
-            "path": project.relative(data_path),
-            "md5": dvc.file_md5(data_path),
-            "rows": data.rows,
-            "fit_rows": len(data.x_fit),
-            "valid_rows": len(data.x_valid),
-        },
-        "code": {"commit": git.head(), "dirty": git.is_dirty(), "branch": git.branch()},
-    }
-
-
-def _write(path, doc, records, study, started, interrupted) -> None:
-    doc["study"] |= {
-        "finished_at": _now(),
-        "duration_s": round(time.perf_counter() - started, 3),
-        "interrupted": interrupted,
-    }
-    doc["trials"] = records
-    doc["best"] = _best(study)
-    table.write_table(path, doc)
