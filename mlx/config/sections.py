@@ -360,8 +360,7 @@ RunnerConfig = Annotated[LocalRunner | SshRunner | DaskRunner, Field(discriminat
 
 
 class SearchDim(Strict):
-    """One LightGBM parameter to search: a range (int/float, optionally log-scaled) or a
-    list of choices (categorical)."""
+    """One LightGBM param to search: a range (int/float, optionally log) or choices."""
 
     kind: Literal["int", "float", "categorical"] = Field(
         description="int or float (a range from low to high), or categorical (one of choices)."
@@ -423,8 +422,8 @@ class TuneConfig(Strict):
         0,
         ge=0,
         description="Trials run at once, on threads sharing the cores (0 = one per core). "
-        "Trials are proposed in rounds of this size, so the same seed, data, space and "
-        "jobs give the same trials on any machine.",
+        "Trials are proposed in rounds of this size: the same seed, data, space and jobs "
+        "give the same trials, so pin it to repeat a study on a machine with other cores.",
     )
     prune: bool = Field(
         True,
