@@ -317,7 +317,8 @@ def _matches(run: Run, pattern: str) -> bool:
 def _metric_columns(project: ProjectConfig, runs: list[Run]) -> list[str]:
     """Gated metrics first, then the task's headline metrics, when any run has them."""
     cfg = project.config
-    wanted = [*cfg.eval.gates, *HEADLINE[cfg.model.task]]
+    tuned = [str(r.trial.get("metric")) for r in runs if r.trial]  # a sweep's metric
+    wanted = [*cfg.eval.gates, *HEADLINE[cfg.model.task], *tuned]
     present = {k for r in runs for k in r.metrics}
     return [m for m in dict.fromkeys(wanted) if m in present]
 
