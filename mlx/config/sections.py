@@ -419,11 +419,11 @@ class TuneConfig(Strict):
         description="LightGBM parameter -> search dimension; the rest of model.params stays fixed.",
     )
     jobs: int = Field(
-        0,
+        1,
         ge=0,
-        description="Trials run at once, on threads sharing the cores (0 = one per core). "
-        "Trials are proposed in rounds of this size: the same seed, data, space and jobs "
-        "give the same trials, so pin it to repeat a study on a machine with other cores.",
+        description="Trials run at once, on threads sharing the cores (0 = one per core); "
+        "each trial gets cores // jobs LightGBM threads. Trials are proposed in rounds of "
+        "this size: the same seed, data, space and jobs give the same trials.",
     )
     prune: bool = Field(
         True,
