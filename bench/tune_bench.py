@@ -42,7 +42,7 @@ SEED = 42
 
 # the loop a user writes without mlx: same rows (mlx's split: 20% test, then 10% of the
 # rest for validation, stratified, seeds 42/43), same sampler seed, pruner and budget
-BARE = r'''
+BARE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import lightgbm as lgb, numpy as np, optuna, pandas as pd
@@ -99,7 +99,7 @@ study.optimize(objective, n_trials=n_trials)
 states = [t.state.name for t in study.trials]
 print(json.dumps({"best": study.best_value, "pruned": states.count("PRUNED"),
                   "complete": states.count("COMPLETE"), "inner_s": time.perf_counter() - t0}))
-'''
+"""
 
 
 def _cores() -> int:
@@ -143,8 +143,9 @@ def main() -> None:
         "bare": bare("tpe"),
         "bare_once": bare("tpe", "once"),
         "mlx": timed([mlx, "tune", "--trials", str(args.trials), "--json"], root),
-        "mlx0": timed([mlx, "tune", "--trials", str(args.trials), "--jobs", str(_cores()),
-                       "--json"], root),  # fmt: skip
+        "mlx0": timed(
+            [mlx, "tune", "--trials", str(args.trials), "--jobs", str(_cores()), "--json"], root
+        ),  # fmt: skip
         "random": bare("random"),
     }
     t_bare = results["bare"][0]

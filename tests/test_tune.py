@@ -99,8 +99,11 @@ def test_bad_space_is_exit_2_before_any_trial(tmp_path, cli):
         ({"num_leaves": {"kind": "int", "low": 1, "high": 8}}, "num_leaves", "num_leaves=1"),
         ({"objective": {"kind": "categorical", "choices": ["binary"]}}, "objective", "set by mlx"),
         ({"num_leaves": {"kind": "int", "low": 64, "high": 8}}, "num_leaves", "greater than"),
-        ({"learning_rate": {"kind": "float", "low": 0, "high": 1, "log": True}}, "learning_rate",
-         "low > 0"),
+        (
+            {"learning_rate": {"kind": "float", "low": 0, "high": 1, "log": True}},
+            "learning_rate",
+            "low > 0",
+        ),
     ):
         cfg["tune"]["space"] = space
         (p / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -143,7 +146,9 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
         assert t["params"] == {"boosting": "rf", "bagging_freq": 0}
         assert "bagging" in t["reason"] and t["value"] is None
     assert doc["counts"]["failed"] == len(failed) and doc["best"] is not None
-    assert any(t["state"] == "complete" and t["number"] > failed[0]["number"] for t in doc["trials"])
+    assert any(
+        t["state"] == "complete" and t["number"] > failed[0]["number"] for t in doc["trials"]
+    )
     table = json.loads((p / TABLE).read_text())
     assert [t["state"] for t in table["trials"]] == [t["state"] for t in doc["trials"]]
 
@@ -242,3 +247,27 @@ def test_missing_optuna_is_an_environment_error(project, tmp_path):
     assert res.exit_code == 3, res.output
     err = res.json()["error"]
     assert err["type"] == "MissingExtra" and "mlx-mlops[tune]" in err["hint"]
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "direction"),
+    [("regression", "rmse", "minimize"), ("regression", "r2", "maximize"),
+     ("multiclass", "macro_f1", "maximize")],
+)  # fmt: skip
+def test_metric_direction_per_task(tmp_path, cli, task, metric, direction):
+    cfg = config(task)
+    cfg["tune"] = {"trials": 8, "metric": metric, "startup_trials": 2, "warmup_rounds": 2,
+                   "space": {"num_leaves": {"kind": "int", "low": 3, "high": 31},
+                             "learning_rate": {"kind": "float", "low": 0.02, "high": 0.3}}}  # fmt: skip
+    p = make_project(tmp_path / "p", synthetic(task, n=600), cfg)
+    res = cli("tune", "--json", cwd=p)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["direction"] == direction and doc["metric"] == metric
+    values = [t["value"] for t in doc["trials"] if t["state"] == "complete"]
+    pick = min if direction == "minimize" else max
+    assert doc["best"]["value"] == pick(values)
+    table = json.loads((p / TABLE).read_text())
+    assert (
+        table["round_metric"] == {"rmse": "rmse", "r2": "l2", "macro_f1": "multi_logloss"}[metric]
+    )
