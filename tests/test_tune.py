@@ -271,3 +271,24 @@ def test_metric_direction_per_task(tmp_path, cli, task, metric, direction):
     assert (
         table["round_metric"] == {"rmse": "rmse", "r2": "l2", "macro_f1": "multi_logloss"}[metric]
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model:\n  name: m\n  params:\n    num_leaves: 7  # c\n  seed: 3\n",  # block
+        "model:\n  name: m\n  params: {num_leaves: 7}  # c\n  seed: 3\n",  # flow
+        "model:\n  name: m\n  # c\n  seed: 3\n",  # no params yet
+        "model:\n  name: m\n  params:\n  seed: 3  # c\n",  # empty params
+        "model: {name: m, params: {}}  # c\n",  # empty flow map
+    ],
+)
+def test_yaml_edit_sets_values_and_keeps_the_rest(text):
+    from mlx.util.yamledit import set_mapping_values
+
+    values = {"num_leaves": 63, "learning_rate": 1e-05, "boosting": "dart", "flag": "yes"}
+    out = set_mapping_values(text, ("model", "params"), values)
+    assert yaml.safe_load(out)["model"]["params"] == values
+    assert "# c" in out and yaml.safe_load(out)["model"]["name"] == "m"
+    untouched = [line for line in text.splitlines() if "params" not in line and "num_" not in line]
+    assert all(line in out.splitlines() for line in untouched), out
