@@ -20,7 +20,6 @@ written after every round, so even a killed search leaves what finished.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import math
 import os
 import threading
 import time
@@ -29,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mlx.config.model import ProjectConfig
-from mlx.errors import ConfigError, ConfigIssue, MissingExtra, MlxError
+from mlx.errors import ConfigError, ConfigIssue, MissingExtra
 from mlx.experiments import trials as table
 from mlx.workflows.tune_study import (
     SnapshotPruner,
+    TrialRunner,
     best_trial,
     distribution,
     probe_values,
@@ -65,15 +65,6 @@ class TuneResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-class _Pruned(Exception):
-    def __init__(self, step: int, value: float) -> None:
-        self.step, self.value = step, value
-
-
-class _Interrupted(Exception):
-    pass
 
 
 def tune(
@@ -147,53 +138,7 @@ def tune(
     stop = threading.Event()
     interrupted = False
 
-    def run_one(trial: Any) -> dict[str, Any]:
-        began = time.perf_counter()
-        record: dict[str, Any] = {"number": trial.number, "params": dict(trial.params)}
-
-        def on_round(step: int, value: float) -> None:
-            if stop.is_set():
-                raise _Interrupted
-            if tcfg.prune:
-                trial.report(value, step)
-                if trial.should_prune():
-                    raise _Pruned(step, value)
-
-        try:
-            fit = search.fit_trial(data, cfg, trial.params, metric, threads, on_round, reuse)
-        except _Pruned as p:
-            record |= {
-                "state": "pruned",
-                "value": None,
-                "round_value": p.value,
-                "rounds": p.step + 1,
-                "reason": f"pruned at round {p.step + 1}: {doc['round_metric']} worse "
-                "than the median of earlier trials",
-            }
-        except _Interrupted:
-            record |= {"state": "failed", "value": None, "reason": "interrupted"}
-        except MlxError as exc:
-            record |= {"state": "failed", "value": None, "reason": exc.message}
-        except Exception as exc:  # a trial that breaks is recorded; the search goes on
-            record |= {"state": "failed", "value": None, "reason": f"{type(exc).__name__}: {exc}"}
-        else:
-            if math.isnan(fit.value):
-                record |= {
-                    "state": "failed",
-                    "value": None,
-                    "reason": f"{metric} cannot be computed on the validation rows",
-                }
-            else:
-                record |= {
-                    "state": "complete",
-                    "value": fit.value,
-                    "rounds": fit.rounds,
-                    "best_iteration": fit.best_iteration,
-                    "metrics": fit.metrics,
-                    "reason": None,
-                }
-        record["duration_s"] = round(time.perf_counter() - began, 3)
-        return record
+    run_one = TrialRunner(data, cfg, metric, threads, reuse, tcfg.prune, doc["round_metric"], stop)
 
     with cf.ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="mlx-tune") as pool:
         while len(records) < n_trials and not interrupted:

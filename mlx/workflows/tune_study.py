@@ -4,11 +4,14 @@ document (format: :mod:`mlx.experiments.trials`)."""
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from mlx.errors import MlxError
 from mlx.experiments import trials as table
 
 
@@ -141,3 +144,75 @@ def write_table(path, doc, records, study, started, interrupted) -> None:
     doc["trials"] = records
     doc["best"] = best_trial(study)
     table.write_table(path, doc)
+
+
+class _Pruned(Exception):
+    def __init__(self, step: int, value: float) -> None:
+        self.step, self.value = step, value
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class TrialRunner:
+    """Runs one asked trial on a worker thread and returns its table record: the fit
+    reports LightGBM's per-round metric to the trial and stops when the pruner says so
+    or ``stop`` is set (Ctrl-C); any failure is recorded, never raised."""
+
+    def __init__(self, data, cfg, metric, threads, reuse, prune, round_metric, stop) -> None:
+        self.data, self.cfg, self.metric, self.threads = data, cfg, metric, threads
+        self.reuse, self.prune, self.round_metric = reuse, prune, round_metric
+        self.stop: threading.Event = stop
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        from mlx.train import search
+
+        began = time.perf_counter()
+        record: dict[str, Any] = {"number": trial.number, "params": dict(trial.params)}
+
+        def on_round(step: int, value: float) -> None:
+            if self.stop.is_set():
+                raise _Interrupted
+            if self.prune:
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise _Pruned(step, value)
+
+        try:
+            fit = search.fit_trial(
+                self.data, self.cfg, trial.params, self.metric, self.threads, on_round, self.reuse
+            )
+        except _Pruned as p:
+            record |= {
+                "state": "pruned",
+                "value": None,
+                "round_value": p.value,
+                "rounds": p.step + 1,
+                "reason": f"pruned at round {p.step + 1}: {self.round_metric} worse than the "
+                "median of earlier trials",
+            }
+        except _Interrupted:
+            record |= _failed("interrupted")
+        except MlxError as exc:
+            record |= _failed(exc.message)
+        except Exception as exc:  # a trial that breaks is recorded; the search goes on
+            record |= _failed(f"{type(exc).__name__}: {exc}")
+        else:
+            if math.isnan(fit.value):
+                record |= _failed(f"{self.metric} cannot be computed on the validation rows")
+            else:
+                record |= {
+                    "state": "complete",
+                    "value": fit.value,
+                    "rounds": fit.rounds,
+                    "best_iteration": fit.best_iteration,
+                    "metrics": fit.metrics,
+                    "reason": None,
+                }
+        record["duration_s"] = round(time.perf_counter() - began, 3)
+        return record
+
+
+def _failed(reason: str) -> dict[str, Any]:
+    return {"state": "failed", "value": None, "reason": reason}
