@@ -26,7 +26,7 @@ def tune(
     jobs: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
-            "--jobs", "-j", min=1, help="Trials at once (default: tune.jobs, 0 = one per core)."
+            "--jobs", "-j", min=0, help="Trials at once (default: tune.jobs, 0 = one per core)."
         ),
     ] = None,
     config: ConfigOpt = None,

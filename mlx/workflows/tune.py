@@ -108,7 +108,8 @@ def tune(
     maximize = search.higher_is_better(metric)
     n_trials = trials if trials is not None else tcfg.trials
     cores = _cores()
-    n_jobs = max(1, min(jobs if jobs is not None else (tcfg.jobs or cores), n_trials))
+    wanted = (jobs if jobs is not None else tcfg.jobs) or cores  # 0: one per core
+    n_jobs = max(1, min(wanted, n_trials))
     threads = max(1, cores // n_jobs)
 
     git = Git.discover(project.root)
