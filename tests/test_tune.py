@@ -76,6 +76,8 @@ def test_sequential_and_parallel_each_reproducible(project):
     one = run_mlx("tune", "--json", "-j", "1", "-n", "6", cwd=project).json()
     again = run_mlx("tune", "--json", "-j", "1", "-n", "6", cwd=project).json()
     assert one["jobs"] == 1 and _key(one) == _key(again)
+    per_core = run_mlx("tune", "--json", "-j", "0", "-n", "2", cwd=project).json()
+    assert per_core["jobs"] == min(2, len(os.sched_getaffinity(0)))  # 0: one trial per core
 
 
 def test_bad_space_is_exit_2_before_any_trial(tmp_path, cli):
