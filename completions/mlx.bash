@@ -51,8 +51,8 @@ _mlx() {
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        train) opts="--config -c --commit --runner -r --ship-data --json --help -h"
-            case "$prev" in --config|-c|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        train) opts="--config -c --commit --runner -r --ship-data --set --name --json --help -h"
+            case "$prev" in --config|-c|--runner|-r|--set|--name) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         tune) opts="--trials -n --apply --jobs -j --config -c --json --help -h"
             case "$prev" in --trials|-n|--jobs|-j|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

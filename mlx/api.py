@@ -375,20 +375,27 @@ def train(
     progress=None,
     ship_data: bool = False,
     log=None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    name: str | None = None,
 ):
     """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.workflows.train`.
 
     ``runner`` names a runner from ``runners:`` (see docs/runners.md); ``log`` receives
-    remote runners' output, one line per call."""
+    remote runners' output, one line per call. ``overrides`` are ``--set KEY=VALUE``
+    strings (or a parsed mapping) that change this run's config only; ``name`` labels
+    the run. Both are recorded in the model's ``metadata.run``."""
+    from mlx.config.overrides import parse_overrides
     from mlx.workflows.train import train as run
 
+    parsed = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
     return run(
-        load_project(config),
+        load_project(config, parsed),
         runner,
         commit=commit,
         progress=progress,
         ship_data=ship_data,
         log=log,
+        name=name,
     )
 
 

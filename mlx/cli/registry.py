@@ -138,6 +138,14 @@ def _render_lineage(out: Output, lin) -> None:
     if lin.data:
         rows.append(["data", f"{lin.data.get('path')} md5 {lin.data.get('md5')}"])
     rows.append(["seed", lin.seed])
+    if lin.run:
+        run = lin.run
+        label = run.get("name") or run.get("experiment") or "-"
+        if run.get("experiment") and run.get("name"):
+            label += f" (experiment {run['experiment']})"
+        if run.get("overrides"):
+            label += "; --set " + " ".join(f"{k}={v}" for k, v in run["overrides"].items())
+        rows.append(["run", label])
     if lin.params:
         rows.append(["params", ", ".join(f"{k}={v}" for k, v in sorted(lin.params.items()))])
     if lin.metrics:

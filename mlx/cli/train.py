@@ -26,6 +26,18 @@ def train(
             "--ship-data", help="Remote runners: send the data instead of `dvc pull` there."
         ),
     ] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override one config key for this run (dotted, repeatable), "
+            "e.g. --set model.params.num_leaves=63; recorded in the model's lineage.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Label this run (shown by mlx runs and diff).")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Validate the data, train LightGBM, export ONNX (preprocessing inside), check parity, track with DVC."""
@@ -45,6 +57,8 @@ def train(
                 progress=progress,
                 ship_data=ship_data,
                 log=out.remote_log,
+                overrides=overrides,
+                name=name,
             )
         out.emit(result.to_dict(), lambda o: _render(o, result))
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlx.config.model import MlxConfig, ProjectConfig
+from mlx.config.overrides import apply_overrides, origin, owner
 from mlx.errors import ConfigError, ConfigIssue
 from mlx.util import yamlsafe
 
@@ -42,8 +43,13 @@ def find_config(start: Path | None = None) -> Path:
     )
 
 
-def load_project(path: Path | str | None = None) -> ProjectConfig:
-    """Find (if ``path`` is None), read and validate the config."""
+def load_project(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> ProjectConfig:
+    """Find (if ``path`` is None), read and validate the config.
+
+    ``overrides`` (from :func:`mlx.config.overrides.parse_overrides`) change this run's
+    config only; the result records them in ``ProjectConfig.overrides``."""
     cfg_path = Path(path) if path is not None else find_config()
     if cfg_path.is_dir():
         cfg_path = cfg_path / CONFIG_NAME
@@ -52,10 +58,13 @@ def load_project(path: Path | str | None = None) -> ProjectConfig:
             f"config file not found: {cfg_path}", hint="run `mlx init` or pass --config PATH"
         )
     text = cfg_path.read_text(encoding="utf-8")
-    return ProjectConfig(parse_config(text, str(cfg_path)), cfg_path.resolve())
+    config = parse_config(text, str(cfg_path), overrides)
+    return ProjectConfig(config, cfg_path.resolve(), dict(overrides or {}))
 
 
-def parse_config(text: str, filename: str = CONFIG_NAME) -> MlxConfig:
+def parse_config(
+    text: str, filename: str = CONFIG_NAME, overrides: dict[str, Any] | None = None
+) -> MlxConfig:
     """Parse YAML text into a validated :class:`MlxConfig` or raise :class:`ConfigError`."""
     try:
         node = yamlsafe.compose(text)
@@ -96,10 +105,14 @@ def parse_config(text: str, filename: str = CONFIG_NAME) -> MlxConfig:
             filename, "", f"expected a mapping at the top level, got {type(data).__name__}", 1
         )
         raise ConfigError(f"{filename} is invalid", [issue])
+    if overrides:
+        apply_overrides(data, overrides, filename)
     try:
         return MlxConfig.model_validate(data)
     except ValidationError as exc:
-        issues = [_issue(err, filename, marks, key_marks) for err in exc.errors()]
+        issues = [
+            _issue(err, filename, marks, key_marks, overrides or {}) for err in exc.errors()
+        ]
         noun = "problem" if len(issues) == 1 else "problems"
         raise ConfigError(f"{filename} has {len(issues)} {noun}", issues) from None
 
@@ -116,7 +129,9 @@ def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> 
             _index_marks(item, (*path, i), marks, key_marks)
 
 
-def _issue(err: Any, filename: str, marks: dict, key_marks: dict) -> ConfigIssue:
+def _issue(
+    err: Any, filename: str, marks: dict, key_marks: dict, overrides: dict[str, Any]
+) -> ConfigIssue:
     raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = _message(err)
     keyed = _KEYED.match(message)
@@ -135,6 +150,9 @@ def _issue(err: Any, filename: str, marks: dict, key_marks: dict) -> ConfigIssue
         mark = key_marks.get(loc) or marks.get(loc)
     else:
         mark = key_marks.get(loc) or _nearest(loc, marks)
+    source = owner(loc, overrides, in_file=loc in key_marks)
+    if source is not None:
+        filename, mark = origin(source, overrides[source]), None
     return ConfigIssue(
         file=filename,
         key=".".join(str(p) for p in loc),

@@ -227,9 +227,12 @@ class MlxConfig(Strict):
 class ProjectConfig:
     """A validated config plus where it came from; resolves paths against the root."""
 
-    def __init__(self, config: MlxConfig, path: Path) -> None:
+    def __init__(
+        self, config: MlxConfig, path: Path, overrides: dict[str, Any] | None = None
+    ) -> None:
         self.config = config
         self.path = path
+        self.overrides = overrides or {}  # this run's --set KEY=VALUE, not in the file
         self.root = path.parent
 
     def resolve(self, relative: str | Path) -> Path:

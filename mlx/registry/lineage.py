@@ -41,6 +41,7 @@ class Lineage:
     code: dict[str, Any] | None
     trained_at: str | None
     events: list[dict[str, Any]] = field(default_factory=list)
+    run: dict[str, Any] | None = None  # --name / --set / dvc exp / tune trial
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "resolved"}
@@ -106,6 +107,9 @@ def lineage(project: ProjectConfig, ref: str | None = None) -> Lineage:
         code=meta.code.model_dump(exclude_unset=True) if meta else None,
         trained_at=meta.trained_at if meta else None,
         events=_events(art, version),
+        run=meta.run.model_dump(exclude_none=True, exclude_defaults=True)
+        if meta and meta.run
+        else None,
     )
 
 

@@ -8,7 +8,9 @@ LightGBM's warning-and-ignore.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import re
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlx.errors import ConfigError, ConfigIssue
@@ -43,8 +45,21 @@ def known_params() -> dict[str, str]:
     return {alias: name for name, names in aliases.items() for alias in names}
 
 
-def check_params(params: dict[str, Any], config_file: str = "mlops.yaml") -> None:
+def check_params(
+    params: dict[str, Any], config_file: str = "mlops.yaml", overrides: dict[str, Any] | None = None
+) -> None:
+    """Refuse unknown LightGBM parameter names and values LightGBM cannot parse.
+
+    An issue about a key set with ``--set`` names that override instead of the file."""
     import difflib
+
+    from mlx.config.overrides import origin
+
+    def source(key: str) -> str:
+        dotted = f"model.params.{key}"
+        if overrides and dotted in overrides:
+            return origin(dotted, overrides[dotted])
+        return config_file
 
     known = known_params()
     issues = []
@@ -53,7 +68,7 @@ def check_params(params: dict[str, Any], config_file: str = "mlops.yaml") -> Non
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
             issues.append(
                 ConfigIssue(
-                    config_file,
+                    source(key),
                     f"model.params.{key}",
                     "not a LightGBM parameter",
                     suggestion=known[close[0]] if close else None,
@@ -61,6 +76,72 @@ def check_params(params: dict[str, Any], config_file: str = "mlops.yaml") -> Non
             )
     if issues:
         raise ConfigError("model.params has unknown LightGBM parameters", issues)
+    for key, value in params.items():
+        problem = _value_problem(key, value)
+        if problem:
+            issues.append(ConfigIssue(source(key), f"model.params.{key}", problem))
+    if issues:
+        raise ConfigError("model.params has values LightGBM rejects", issues)
+
+
+def _value_problem(key: str, value: Any) -> str | None:
+    """LightGBM's own verdict on one parameter value, from its config parser.
+
+    The C++ side parses every value when a Dataset is made, so a one-row Dataset
+    with only this parameter is the cheapest exact check (about a millisecond)."""
+    import lightgbm as lgb
+    import numpy as np
+
+    if key in ROUND_ALIASES:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"expected a positive integer number of rounds (got {value!r})"
+        return None
+    if isinstance(value, dict):
+        return "expected a scalar or a list (got a mapping)"
+    try:
+        with _native_stderr_silenced():
+            data = lgb.Dataset(np.zeros((2, 1)), np.zeros(2), params={key: value, "verbosity": -1})
+            data.construct()
+    except lgb.basic.LightGBMError as exc:
+        return _plain(str(exc), value)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """LightGBM's C++ ``Log::Fatal`` writes to file descriptor 2 before it throws; the
+    exception already carries the message, so the probe keeps fd 2 quiet."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_CHECK = re.compile(r"Check failed: \((\w+)\) (\S+) \(([^)]*)\)")
+
+
+def _plain(message: str, value: Any) -> str | None:
+    """LightGBM's parser message without its C++ source location; None when the
+    failure is about the probe's tiny dataset rather than the value itself."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    check = _CHECK.search(first)
+    if check:
+        return f"must be {check.group(2)} {check.group(3)} (got {value!r})"
+    if first.startswith("Unknown token"):
+        return f"not a number (got {value!r})"
+    if "should be of type" in first or first.startswith("Unknown "):
+        return first
+    return None
 
 
 def effective_params(

@@ -52,14 +52,18 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     ship_data: bool = False,
     log: Callable[[str], None] | None = None,
+    name: str | None = None,
 ) -> TrainResult:
-    """Train with the named runner (``log`` gets remote runners' output lines)."""
+    """Train with the named runner (``log`` gets remote runners' output lines).
+
+    ``name`` labels the run; the project's ``--set`` overrides and, under
+    ``dvc exp run``, DVC's experiment name are recorded with it in ``metadata.run``."""
     from mlx.data.validate import load_schema_text
     from mlx.runners import TrainJob, get_runner
     from mlx.train.fit import check_params
 
     cfg = project.config
-    check_params(cfg.model.params, str(project.path))
+    check_params(cfg.model.params, str(project.path), project.overrides)
     git = Git.discover(project.root)
     runner = get_runner(project, runner_name)
     data_path = project.resolve(cfg.data.train)
@@ -71,6 +75,9 @@ def train(
         "code": {"commit": git.head(), "dirty": git.is_dirty(), "branch": git.branch()},
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    run = run_info(name, project.overrides)
+    if run:
+        context["run"] = run
     model_dir = project.model_dir
     staging = model_dir.parent / f".{model_dir.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -116,11 +123,33 @@ def train(
     return result
 
 
+def run_info(name: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """What ``metadata.run`` records about this run (empty for a plain ``mlx train``)."""
+    import re
+
+    run: dict[str, Any] = {}
+    if name is not None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+            raise UsageError(
+                f"--name {name!r}: use letters, digits, '.', '_' and '-' (at most 100)",
+                hint="e.g. --name leaves-63",
+            )
+        run["name"] = name
+    if overrides:
+        run["overrides"] = dict(overrides)
+    experiment = os.environ.get("DVC_EXP_NAME")
+    if experiment:
+        run["experiment"] = experiment
+    return run
+
+
 def commit_message(meta: ModelMetadata) -> str:
     from mlx.metrics import headline
 
     data = f" (data {meta.data.md5[:8]})" if meta.data else ""
-    return f"Train {meta.name}: {headline(meta.task, meta.metrics)}{data}"
+    label = meta.run.name or meta.run.experiment if meta.run else None
+    run = f" [{label}]" if label else ""
+    return f"Train {meta.name}{run}: {headline(meta.task, meta.metrics)}{data}"
 
 
 def _data_context(
