@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -e '.[dev,dask,ssh]'
+	$(PIP) install -e '.[dev,dask,ssh,tune]'
 	touch $@
 
 install: $(VENV)/.installed

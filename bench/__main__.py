@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "runners": ("bench.runners_bench", ["--write-doc"], ["--quick"]),
     "serve": ("bench.serve", ["--write-doc"], ["--quick", "--no-peers"]),
     "runs": ("bench.runs_bench", ["--write-doc"], ["--runs", "50", "--repeats", "2", "--no-peers"]),
+    "tune": ("bench.tune_bench", ["--write-doc"], ["--quick"]),
 }  # fmt: skip
 
 

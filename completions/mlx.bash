@@ -8,7 +8,7 @@ _mlx() {
         case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac
     done
     case "$cmd" in
-        "") opts="--version --help -h check-ref demote deprecate diff eval history hook init lineage monitor promote runs serve show train validate" ;;
+        "") opts="--version --help -h check-ref demote deprecate diff eval history hook init lineage monitor promote runs serve show train tune validate" ;;
         check-ref) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
@@ -53,6 +53,9 @@ _mlx() {
             ;;
         train) opts="--config -c --commit --runner -r --ship-data --set --name --json --help -h"
             case "$prev" in --config|-c|--runner|-r|--set|--name) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+            ;;
+        tune) opts="--trials -n --apply --jobs -j --config -c --json --help -h"
+            case "$prev" in --trials|-n|--jobs|-j|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --runner -r --json --help -h"
             case "$prev" in --config|-c|--data|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

@@ -17,6 +17,7 @@ complete -c mlx -n '__fish_use_subcommand' -a runs -d 'Every trained run reachab
 complete -c mlx -n '__fish_use_subcommand' -a serve -d 'Serve a model over HTTP (Open Inference Protocol, MLflow /invocations, /predict), or score a file with --batch.'
 complete -c mlx -n '__fish_use_subcommand' -a show -d 'Artifacts, their latest version and who holds each stage.'
 complete -c mlx -n '__fish_use_subcommand' -a train -d 'Validate the data, train LightGBM, export ONNX (preprocessing inside), check parity, track with DVC.'
+complete -c mlx -n '__fish_use_subcommand' -a tune -d 'Search LightGBM params (Optuna TPE seeded from model.seed, median pruning); record every trial.'
 complete -c mlx -n '__fish_use_subcommand' -a validate -d 'Check mlops.yaml and the training data against its rules; exit 1 on any failure.'
 complete -c mlx -n '__fish_seen_subcommand_from check-ref' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
 complete -c mlx -n '__fish_seen_subcommand_from check-ref' -l json -d 'Print one JSON document on stdout for machines.'
@@ -114,6 +115,12 @@ complete -c mlx -n '__fish_seen_subcommand_from train' -l set -r -d 'Override on
 complete -c mlx -n '__fish_seen_subcommand_from train' -l name -r -d 'Label this run (shown by mlx runs and diff).'
 complete -c mlx -n '__fish_seen_subcommand_from train' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from train' -l help -s h -d 'Show help and exit.'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l trials -s n -r -d 'Number of trials (default: tune.trials).'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l apply -d 'Write the best trial'\''s params into mlops.yaml model.params.'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l jobs -s j -r -d 'Trials at once (default: tune.jobs, 0 = one per core).'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l json -d 'Print one JSON document on stdout for machines.'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l config-only -d 'Check mlops.yaml only (fast; for pre-commit hooks).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l infer -d 'Write a pandera schema inferred from the data, then validate.'
@@ -121,4 +128,4 @@ complete -c mlx -n '__fish_seen_subcommand_from validate' -l data -r -F -d 'Vali
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l runner -s r -r -d 'Run on this runner from mlops.yaml `runners:` (ssh: on the host, from the committed state; default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit.'
-# commands: check-ref demote deprecate diff eval history hook init lineage monitor promote runs serve show train validate
+# commands: check-ref demote deprecate diff eval history hook init lineage monitor promote runs serve show train tune validate

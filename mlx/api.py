@@ -522,3 +522,19 @@ def score_batch(
         allow_non_finite=cfg.allow_non_finite,
         progress=progress,
     )
+
+
+def tune(
+    config: Path | str | None = None,
+    trials: int | None = None,
+    jobs: int | None = None,
+    apply: bool = False,
+    progress=None,
+):
+    """Hyperparameter search over ``tune.space`` (Optuna TPE + median pruning); every
+    trial is recorded in ``<model.path>/tune/trials.json``; see :mod:`mlx.workflows.tune`.
+
+    ``progress(done, total, best_so_far)`` is called as trials finish."""
+    from mlx.workflows.tune import tune as run
+
+    return run(load_project(config), trials=trials, jobs=jobs, apply=apply, progress=progress)

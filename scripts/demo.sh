@@ -23,6 +23,10 @@ step mlx validate --config-only
 step mlx validate
 step mlx train --commit
 step mlx eval --commit
+# a short sweep (tune: in mlops.yaml); its trials table is committed, so `mlx runs` lists it
+step mlx tune --trials 5
+step git add models/churn/tune/trials.json
+step git commit -q -m "Sweep: 5 trials of num_leaves, learning_rate, feature_fraction"
 step dvc metrics show
 # the registry: GTO-format git tags; --push sends the model to the DVC remote, then the tags
 step git init -q --bare ../origin.git

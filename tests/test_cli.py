@@ -11,7 +11,18 @@ import pytest
 from mlx.cli import completions
 from tests.conftest import ROOT, run_mlx
 
-HEAVY = ("lightgbm", "pandas", "sklearn", "dvc", "onnx", "onnxruntime", "pandera", "scipy", "git")
+HEAVY = (
+    "lightgbm",
+    "pandas",
+    "sklearn",
+    "dvc",
+    "onnx",
+    "onnxruntime",
+    "pandera",
+    "scipy",
+    "git",
+    "optuna",
+)
 
 
 def test_every_command_and_option_has_help():

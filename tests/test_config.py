@@ -129,7 +129,7 @@ def test_example_file_parses_and_shows_every_option():
     for path in written:
         parts = path.split(".")
         for i, part in enumerate(parts[:-1]):
-            if part in ("columns", "gates", "runners") and i + 1 < len(parts):
+            if part in ("columns", "gates", "runners", "space") and i + 1 < len(parts):
                 parts[i + 1] = "*"
         normalized.add(".".join(parts))
     expected = _field_paths(MlxConfig)

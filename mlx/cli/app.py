@@ -16,6 +16,7 @@ from mlx.cli import promote as promote_cmd
 from mlx.cli import registry as registry_cmd
 from mlx.cli import serve as serve_cmd
 from mlx.cli import train as train_cmd
+from mlx.cli import tune as tune_cmd
 from mlx.cli import validate as validate_cmd
 from mlx.cli._output import set_traceback
 
@@ -63,5 +64,6 @@ for module in (
     serve_cmd,
     monitor_cmd,
     hook_cmd,
+    tune_cmd,
 ):
     module.register(app)

@@ -64,6 +64,9 @@ def _render_runs(out: Output, result) -> None:
         changed = ", ".join(f"{k}={_short(v)}" for k, v in r.changed_params.items()) or "-"
         metrics = [_metric(r, m) for m in result.columns]
         passed = "-" if r.eval_passed is None else ("pass" if r.eval_passed else "FAIL")
+        if r.kind == "trial":  # not a trained model: its tune state instead of eval
+            passed = "trial" + ("" if r.trial["state"] == "complete" else f" {r.trial['state']}")
+            passed += " (best)" if r.trial.get("best") else ""
         registry = ", ".join([*r.versions, *(f"#{s}" for s in r.stages)]) or "-"
         rows.append(
             [
@@ -97,13 +100,19 @@ def _render_runs(out: Output, result) -> None:
         out.print(f"{len(result.runs)} of {result.total} runs shown (--limit)")
     if any(r.metrics_from == "train" for r in result.runs):
         out.print("metrics without eval results are the training validation split's")
+    if any(r.kind == "trial" for r in result.runs):
+        out.print(
+            "tune#N rows are `mlx tune` trials, not trained models (†: the tuned metric on "
+            "the validation split); `mlx tune --apply` then `mlx train` makes one a run"
+        )
 
 
 def _metric(run, name: str) -> str:
     value = run.metrics.get(name)
     if value is None:
         return "-"
-    return f"{value:.4f}" + ("" if run.metrics_from == "eval" else "*")
+    mark = {"eval": "", "tune": "†"}.get(run.metrics_from, "*")
+    return f"{value:.4f}" + mark
 
 
 def _short(value: Any) -> str:

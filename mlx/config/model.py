@@ -21,6 +21,7 @@ from mlx.config.sections import (
     ServeConfig,
     StorageConfig,
     Strict,
+    TuneConfig,
 )
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -182,6 +183,10 @@ class MlxConfig(Strict):
     monitor: MonitorConfig = Field(
         default_factory=MonitorConfig, description="Drift thresholds and retraining."
     )
+    tune: TuneConfig = Field(
+        default_factory=TuneConfig,
+        description="Hyperparameter search (`mlx tune`): budget, metric, search space.",
+    )
     runners: dict[str, RunnerConfig] = Field(
         default_factory=dict, description="Named runners: kind local, ssh or dask."
     )
@@ -200,6 +205,11 @@ class MlxConfig(Strict):
                     f"[eval.gates.{metric}] not a {self.model.task} metric "
                     f"(one of: {', '.join(allowed)})"
                 )
+        if self.tune.metric is not None and self.tune.metric not in allowed:
+            raise ValueError(
+                f"[tune.metric] {self.tune.metric!r} is not a {self.model.task} metric "
+                f"(one of: {', '.join(allowed)})"
+            )
         stage = self.eval.baseline_stage
         if stage is not None and stage not in self.registry.stages:
             raise ValueError(

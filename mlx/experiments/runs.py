@@ -10,6 +10,12 @@ The whole table costs one ``git for-each-ref`` (the registry), one ``git log --r
 over every ref asked for (which names the metadata and eval blobs each commit wrote) and
 one ``git cat-file --batch`` for all those blobs: no checkout, no DVC pull, no per-commit
 process.
+
+Trials of ``mlx tune`` come from the trials table (``<model.path>/tune/trials.json``,
+:mod:`mlx.experiments.trials`) in every commit of that history that changed it, and in
+the work tree when it differs from HEAD's: one row ``tune#<n>`` per trial, ``kind``
+"trial" (not a trained model: no ONNX, its metric is the validation split's). Their
+blobs are read in the same log pass and the same cat-file batch.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 from mlx.adapters.git import Git, LogEntry
 from mlx.config.model import ProjectConfig
 from mlx.errors import UsageError
+from mlx.experiments.trials import TRIALS_FILE, parse_table, trial_rows
 from mlx.metadata import ModelMetadata
 from mlx.metrics import HEADLINE, HIGHER_IS_BETTER
 from mlx.model_files import EVAL_METRICS, METADATA
@@ -58,6 +65,8 @@ class Run:
     eval_passed: bool | None = None
     versions: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
+    kind: str = "run"  # "run" (a trained model) | "trial" (an mlx tune trial)
+    trial: dict[str, Any] | None = None  # study, number, state, reason, metric, value, best
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -100,13 +109,15 @@ def list_runs(
     registry = Registry.load(git)
     path = model_path(project, git, cfg.model.name, head or "HEAD")
     meta_path, eval_path = f"{path}/{METADATA}", f"{path}/{EVAL_METRICS}"
+    trials_path = f"{path}/{TRIALS_FILE}"
 
     refs = _refs(git, all_branches)
     version_commits = _version_commits(registry, cfg.model.name)
     revs = [*refs, *sorted(set(version_commits) - set(refs))]
-    entries = git.log_changes(revs, [meta_path, eval_path]) if head else []
+    entries = git.log_changes(revs, [meta_path, eval_path, trials_path]) if head else []
     blob_ids = {b for e in entries for b in e.blobs.values() if b}
     at_commits = [f"{c}:{meta_path}" for c in [*version_commits, *(["HEAD"] if head else [])]]
+    at_commits += [f"HEAD:{trials_path}"] if head else []
     blobs = git.read_objects([*sorted(blob_ids), *at_commits])
 
     runs, evals = _runs_from_log(entries, blobs, meta_path, eval_path, git.branch())
@@ -119,6 +130,7 @@ def list_runs(
         if _key(meta) not in runs:
             runs[_key(meta)] = _new_run(meta, commit, "registry", None, 0, "", "")
     _add_worktree_run(project, git, blobs.get(f"HEAD:{meta_path}"), runs)
+    trial_rows = _trial_runs(project, entries, blobs, trials_path, git)
 
     current = _current_params(project)
     for run in runs.values():
@@ -128,8 +140,10 @@ def list_runs(
             run.eval_passed = ev.get("passed") is True
         run.changed_params = _changed(run.params, current)
     _attach_registry(runs.values(), registry, cfg.model.name, version_meta)
+    for run in trial_rows:
+        run.changed_params = _changed(run.params, current)
 
-    table = list(runs.values())
+    table = [*runs.values(), *trial_rows]
     if pattern and pattern != cfg.model.name:
         table = [r for r in table if _matches(r, pattern)]
         if not table:
@@ -293,6 +307,8 @@ def _changed(params: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
 
 def _matches(run: Run, pattern: str) -> bool:
     names = [n for n in (run.name, run.experiment, run.branch, run.run) if n]
+    if run.kind == "trial":
+        names.append("tune")
     if any(fnmatch.fnmatchcase(n, pattern) for n in names):
         return True
     return len(pattern) >= 4 and bool(run.commit) and run.commit.startswith(pattern)
@@ -301,7 +317,8 @@ def _matches(run: Run, pattern: str) -> bool:
 def _metric_columns(project: ProjectConfig, runs: list[Run]) -> list[str]:
     """Gated metrics first, then the task's headline metrics, when any run has them."""
     cfg = project.config
-    wanted = [*cfg.eval.gates, *HEADLINE[cfg.model.task]]
+    tuned = [str(r.trial.get("metric")) for r in runs if r.trial]  # a sweep's metric
+    wanted = [*cfg.eval.gates, *HEADLINE[cfg.model.task], *tuned]
     present = {k for r in runs for k in r.metrics}
     return [m for m in dict.fromkeys(wanted) if m in present]
 
@@ -328,3 +345,36 @@ def _sorted(runs: list[Run], sort: str | None, columns: list[str]) -> list[Run]:
 def _hint(name: str, valid: list[str], fallback: str) -> str:
     close = near(name, valid)
     return "did you mean " + " or ".join(repr(c) for c in close) + "?" if close else fallback
+
+
+def _trial_runs(
+    project: ProjectConfig,
+    entries: list[LogEntry],
+    blobs: dict[str, bytes | None],
+    trials_path: str,
+    git: Git,
+) -> list[Run]:
+    """One row per recorded trial: each committed trials table (the oldest commit that
+    holds a study wins, as for runs), then the work tree's when it is not HEAD's."""
+    rows: dict[tuple[Any, Any], Run] = {}
+    task, seed = project.config.model.task, project.config.model.seed
+    sources = {e.commit: e.source for e in entries if e.source}
+    branch = git.branch()
+    for entry in entries:  # newest first; older commits overwrite
+        blob = entry.blobs.get(trials_path)
+        doc = parse_table(blobs.get(blob)) if blob else None
+        if doc is None:
+            continue
+        ref = sources.get(entry.commit, "")
+        if ref == "HEAD" and branch:
+            ref = f"refs/heads/{branch}"
+        for row in trial_rows(doc, task, seed, entry.commit, ref, entry.author, entry.subject):
+            rows[(row["trial"]["study"], row["trial"]["number"])] = Run(**row)
+    file = project.model_dir / TRIALS_FILE
+    if file.is_file():
+        raw = file.read_bytes()
+        doc = parse_table(raw) if raw != blobs.get(f"HEAD:{trials_path}") else None
+        if doc is not None:
+            for row in trial_rows(doc, task, seed, "", None, git.user(), "(not committed)"):
+                rows.setdefault((row["trial"]["study"], row["trial"]["number"]), Run(**row))
+    return list(rows.values())

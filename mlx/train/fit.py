@@ -167,6 +167,28 @@ def effective_params(
     return out, rounds
 
 
+def lgb_datasets(
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    categorical: list[str],
+    valid: tuple[pd.DataFrame, np.ndarray] | None = None,
+) -> tuple[lgb.Dataset, list[lgb.Dataset]]:
+    """The LightGBM training set and (when given) the validation set binned like it."""
+    import lightgbm as lgb
+
+    train_set = lgb.Dataset(
+        x_train, y_train, categorical_feature=categorical or "auto", free_raw_data=False
+    )
+    valid_sets = []
+    if valid is not None:
+        valid_sets = [
+            lgb.Dataset(
+                valid[0], valid[1], reference=train_set, categorical_feature=categorical or "auto"
+            )
+        ]
+    return train_set, valid_sets
+
+
 def train_booster(
     x_train: pd.DataFrame,
     y_train: np.ndarray,
@@ -176,22 +198,17 @@ def train_booster(
     valid: tuple[pd.DataFrame, np.ndarray] | None = None,
     early_stopping_rounds: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    callbacks: list[Callable[..., Any]] | None = None,
+    datasets: tuple[lgb.Dataset, list[lgb.Dataset]] | None = None,
 ) -> lgb.Booster:
+    """Fit LightGBM; ``callbacks`` run after each round (``mlx tune`` reports and prunes
+    there), ``datasets`` reuses sets built by :func:`lgb_datasets` (same rows)."""
     import lightgbm as lgb
 
-    train_set = lgb.Dataset(
-        x_train, y_train, categorical_feature=categorical or "auto", free_raw_data=False
-    )
-    callbacks: list[Callable[..., Any]] = []
-    valid_sets = []
-    if valid is not None:
-        valid_sets = [
-            lgb.Dataset(
-                valid[0], valid[1], reference=train_set, categorical_feature=categorical or "auto"
-            )
-        ]
-        if early_stopping_rounds:
-            callbacks.append(lgb.early_stopping(early_stopping_rounds, verbose=False))
+    train_set, valid_sets = datasets or lgb_datasets(x_train, y_train, categorical, valid)
+    callbacks = list(callbacks or [])
+    if valid_sets and early_stopping_rounds:
+        callbacks.append(lgb.early_stopping(early_stopping_rounds, verbose=False))
     if progress is not None:
         progress(0, rounds)
 
