@@ -36,6 +36,12 @@ step mlx promote --stage prod --push --reason "first release"
 step mlx show
 step mlx lineage churn#prod
 step mlx runs
+# a variant through DVC's own experiment tools (the train and eval stages in dvc.yaml),
+# then what it changed against the production model
+step dvc exp run -S model.params.num_leaves=31 -n leaves31
+step mlx diff churn#prod workspace
+step git checkout -q -- .
+step dvc checkout -q
 # the live batch comes from a shifted world: drift is found, so monitor exits 1
 step mlx monitor --labels data/live_labels.csv --report drift.html || echo "(exit $?: drift found, as expected)"
 

@@ -152,3 +152,18 @@ def test_a_key_in_both_files_names_both(example_project):
     assert res.exit_code == 2
     assert "params.yaml:" in res.output and "model.seed" in res.output
     assert "also set in" in res.output and "mlops.yaml:" in res.output
+
+
+def test_tune_apply_writes_params_yaml_and_dvc_sees_it(example_project):
+    p = example_project
+    config_before = (p / "mlops.yaml").read_text()
+    res = run_mlx("tune", "--trials", "2", "--apply", "--json", cwd=p)
+    assert res.exit_code == 0, res.output
+    doc = res.json()
+    assert doc["applied"]["file"] == "params.yaml"
+    assert (p / "mlops.yaml").read_text() == config_before
+    params = yaml.safe_load((p / "params.yaml").read_text())["model"]["params"]
+    assert {k: params[k] for k in doc["best"]["params"]} == doc["best"]["params"]
+    assert (p / "params.yaml").read_text().startswith("# The params that change the model")
+    status = dvc(p, "status", "train").stdout
+    assert "params.yaml" in status and "modified" in status, status

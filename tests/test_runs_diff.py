@@ -128,3 +128,10 @@ def test_diff_names_an_unknown_ref(two_branches):
     assert res.exit_code == 2 and "'no-such-ref'" in res.output
     res = run_mlx("diff", "churn#prod", "no-such-ref", "--json", cwd=two_branches)
     assert res.exit_code == 2 and assert_matches(res, "diff", None)["ok"] is False
+
+
+def test_diff_compares_configs_with_their_params_file(two_branches):
+    doc = run_mlx("diff", "churn#prod", "wide", "--json", cwd=two_branches).json()
+    keys = {c["key"]: c for c in doc["config"]}
+    assert set(keys) == {"model.params.num_leaves"}, doc["config"]
+    assert (keys["model.params.num_leaves"]["a"], keys["model.params.num_leaves"]["b"]) == (15, 63)

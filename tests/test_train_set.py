@@ -70,6 +70,7 @@ def test_set_gives_the_bytes_of_the_same_edit_in_the_file(project):
         ("model.params.num_leaves=abc", "model.params.num_leaves", "should be of type int"),
         ("model.params.bagging_fraction=1.5", "model.params.bagging_fraction", "must be <= 1.0"),
         ("model.name.x=1", "model.name.x", "is not a mapping"),
+        ("model.params.linear_tree=true", "model.params.linear_tree", "linear trees cannot"),
         ("model.params.num_leaves", "", "not KEY=VALUE"),
     ],
 )

@@ -175,8 +175,14 @@ def _config_at(project: ProjectConfig, git: Git, commit: str, notes) -> dict[str
     raw = git.show(commit, rel)
     if raw is None:
         return None
+
+    def read_params(name: str) -> str | None:  # params_file, as committed beside it
+        blob = git.show(commit, PurePosixPath(rel.parent, name))
+        return None if blob is None else blob.decode("utf-8", "replace")
+
     try:
-        return parse_config(raw.decode("utf-8", "replace"), f"{rel} at {commit[:10]}").model_dump(
+        text = raw.decode("utf-8", "replace")
+        return parse_config(text, f"{rel} at {commit[:10]}", read_params=read_params).model_dump(
             mode="json"
         )
     except MlxError:

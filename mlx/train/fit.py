@@ -78,6 +78,8 @@ def check_params(
         raise ConfigError("model.params has unknown LightGBM parameters", issues)
     for key, value in params.items():
         problem = _value_problem(key, value)
+        if problem is None and known[key] == "linear_tree" and value not in (False, 0, "false"):
+            problem = "linear trees cannot be exported to ONNX exactly; remove linear_tree"
         if problem:
             issues.append(ConfigIssue(source(key), f"model.params.{key}", problem))
     if issues:
