@@ -468,13 +468,18 @@ def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfi
     return load_project(config)
 
 
-def serve(config: Path | str | None = None, ref: str | None = None, **options: Any):
+def serve(config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any):
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
     until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
-    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output."""
+    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output,
+    follow, interval, fetch, shadow. ``ref`` may be a list: every model is served, the
+    first is the default."""
     from mlx.serve.plan import prepare
 
-    return prepare(_serving_project(config, ref), ref, **options)
+    first = ref[0] if isinstance(ref, list) and ref else ref
+    return prepare(
+        _serving_project(config, first if isinstance(first, str) else None), ref, **options
+    )
 
 
 def score_batch(

@@ -65,7 +65,7 @@ class _Stop(Exception):
 
 class Request:
     __slots__ = ("conn", "method", "path", "query", "headers", "body", "keep_alive", "t0",
-                 "route", "rows", "rid", "preset")  # fmt: skip
+                 "route", "rows", "rid", "preset", "served")  # fmt: skip
 
     def __init__(self, conn, method: bytes, url: bytes, headers: dict, body: bytes, keep_alive: bool, t0: float):  # fmt: skip
         self.conn = conn
@@ -82,6 +82,7 @@ class Request:
         self.rows = 0
         self.rid = ""
         self.preset: tuple[int, str] | None = None  # an answer decided while parsing
+        self.served = None  # the model version that answers (mlx.serve.slots.Served)
 
     def respond(self, status: int, body: bytes, content_type: bytes = JSON, extra: bytes = b"") -> None:  # fmt: skip
         self.conn.send(self, status, body, content_type, extra)

@@ -74,7 +74,7 @@ class ParquetLog:
         """One spool file's rows as an Arrow table in the log schema."""
         import pyarrow as pa
 
-        nums, labels, scores, rids, stamps = [], [], [], [], []
+        nums, labels, scores, rids, stamps, versions, commits = [], [], [], [], [], [], []
         cats: list[list] = [[] for _ in self.schema.categorical]
         for header, num, label, score in read_spool(data, self.schema.n_num, self.classification):
             nums.append(num)
@@ -85,6 +85,8 @@ class ParquetLog:
                 cats[k].extend(col)
             for rid, n in header["ids"]:
                 rids.extend([rid] * n)
+            versions.extend([header.get("version") or self.model.version] * header["n"])
+            commits.extend([header.get("commit") or self.model.commit] * header["n"])
             runs = header["ts"]
             stamps.append(
                 np.repeat(np.array([t for t, _ in runs]) * 1e6, [n for _, n in runs]).astype(
@@ -103,8 +105,9 @@ class ParquetLog:
                 cols.append(pa.array(num[f.pos], type=pa.float32()))
         cols.append(pa.array(rids, type=pa.string()))
         cols.append(pa.array(np.concatenate(stamps), type=pa.timestamp("us", tz="UTC")))
-        for value in (self.model.name, self.model.version, self.model.commit):
-            cols.append(pa.array([value] * n, type=pa.string()))
+        cols.append(pa.array([self.model.name] * n, type=pa.string()))
+        cols.append(pa.array(versions, type=pa.string()))
+        cols.append(pa.array(commits, type=pa.string()))
         if self.classification:
             cols.append(pa.array(np.concatenate(labels), type=pa.int64()))
         cols.append(pa.array(np.concatenate(scores), type=pa.float32()))
@@ -202,23 +205,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: wait for the supervisor's SIGTERM
     stats = WorkerStats(spec.run_dir, "logger")
-    log = ParquetLog(
-        Path(plog.dir),
-        spec.model,
-        max_rows_per_file=plog.max_rows_per_file,
-        max_file_seconds=plog.max_file_seconds,
-        stats=stats,
-    )
-    spool = spool_dir(plog.dir, spec.model.name)
-    spool.mkdir(parents=True, exist_ok=True)
+    logs = {}  # one Parquet log per model name; rows carry the version that answered
+    for model in spec.all_models():
+        if model.name not in logs:
+            log = ParquetLog(
+                Path(plog.dir),
+                model,
+                max_rows_per_file=plog.max_rows_per_file,
+                max_file_seconds=plog.max_file_seconds,
+                stats=stats,
+            )
+            spool = spool_dir(plog.dir, model.name)
+            spool.mkdir(parents=True, exist_ok=True)
+            logs[model.name] = (spool, log)
     poll = min(max(plog.flush_seconds / 2, 0.05), 1.0)
     parent = os.getppid()
     while not stop and os.getppid() == parent:  # also stop when the supervisor is gone
-        drain_spool(spool, log)
-        log.tick()
+        for spool, log in logs.values():
+            drain_spool(spool, log)
+            log.tick()
         time.sleep(poll)
-    drain_spool(spool, log)
-    log.close_file()
+    for spool, log in logs.values():
+        drain_spool(spool, log)
+        log.close_file()
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx.errors import EnvironmentProblem, UsageError
-from mlx.serve.spec import PredictionLogSpec, ServeSpec
+from mlx.serve.spec import PredictionLogSpec, ReleaseSpec, ServeSpec
 
 
 @dataclass
@@ -33,6 +33,10 @@ class ServePlan:
             "url": self.spec.url,
             "workers": self.spec.workers,
             "model": {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5},
+            "models": [
+                {"name": x.name, "version": x.version, "ref": x.ref, "role": x.role}
+                for x in self.spec.all_models()
+            ],
         }
 
     def run(self) -> int:
@@ -68,7 +72,7 @@ def _with_package_on_path() -> None:
 
 def prepare(
     project,
-    ref: str | None,
+    ref: str | list[str] | None,
     *,
     host: str | None = None,
     port: int | None = None,
@@ -81,6 +85,10 @@ def prepare(
     access_log: bool | None = None,
     prediction_log: bool | None = None,
     json_output: bool = False,
+    follow: bool = False,
+    interval: float | None = None,
+    fetch: bool = False,
+    shadow: list[str] | None = None,
 ) -> ServePlan:
     """Resolve and verify the model, settle the settings, reserve the port."""
     from mlx.config.sections import ServeConfig
@@ -88,7 +96,17 @@ def prepare(
     from mlx.serve.resolve import resolve_model
 
     cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
-    model = resolve_model(project, ref)
+    refs = [ref] if ref is None or isinstance(ref, str) else list(ref) or [None]
+    models = [resolve_model(project, r) for r in refs]  # a bad ref: exit 2 naming it
+    shadows = [resolve_model(project, r) for r in shadow or []]
+    for m in shadows:
+        m.role = "shadow"
+    _check_unique(models + shadows)
+    if follow and project is None:
+        raise UsageError("--follow needs an mlx project (mlops.yaml) to read the registry from")
+    if follow and not any(r is not None and "#" in r for r in refs + list(shadow or [])):
+        raise UsageError("--follow watches stages: give a stage ref such as churn#prod")
+    model = models[0]
     base = project.root if project is not None else Path.cwd()
     plog = cfg.prediction_log
     log_dir = Path(plog.dir).expanduser()
@@ -117,7 +135,18 @@ def prepare(
             max_file_seconds=plog.max_file_seconds,
         ),
         json_output=json_output,
+        models=models + shadows,
+        release=ReleaseSpec(
+            follow=follow,
+            interval=10.0 if interval is None else interval,
+            fetch=fetch,
+            config=str(Path(project.path).resolve()) if project is not None else "",
+            refs=[r or "" for r in refs],
+            shadow=list(shadow or []),
+        ),
     )
+    if spec.release.interval <= 0:
+        raise UsageError(f"--interval must be more than 0 seconds, not {spec.release.interval:g}")
     if spec.workers < 1 or spec.threads < 1:
         raise UsageError("--workers and --threads must be at least 1")
     try:
@@ -130,13 +159,27 @@ def prepare(
     spec.port = reserved.getsockname()[1]
     run_dir = Path(tempfile.mkdtemp(prefix="mlx-serve-"))
     spec.run_dir = str(run_dir)
-    _add_variant(model, run_dir)
+    for i, m in enumerate(spec.all_models()):
+        _add_variant(m, run_dir, i)
     spec_path = run_dir / "spec.json"
     spec.write(spec_path)
     return ServePlan(spec, spec_path, reserved)
 
 
-def _add_variant(model, folder: Path) -> None:
+def _check_unique(models) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for m in models:
+        key = (m.name, m.version)
+        if key in seen:
+            raise UsageError(
+                f"{m.ref!r} and {seen[key]!r} are both {m.name} {m.version}: one name and "
+                "version can be served once",
+                hint="drop one of them",
+            )
+        seen[key] = m.ref
+
+
+def _add_variant(model, folder: Path, index: int = 0) -> None:
     """Derive the block variant of the verified model (see variant.py) for the workers."""
     from mlx.serve.model import model_md5
     from mlx.serve.variant import block_variant
@@ -146,6 +189,6 @@ def _add_variant(model, folder: Path) -> None:
         return
     variant = block_variant(data, model.features)
     if variant is not None:
-        path = folder / "model.serving.onnx"
+        path = folder / (f"model-{index}.serving.onnx" if index else "model.serving.onnx")
         path.write_bytes(variant)
         model.serving_path, model.serving_md5 = str(path), model_md5(variant)

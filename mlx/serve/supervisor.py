@@ -191,6 +191,11 @@ class Supervisor:
                 "path": m.onnx_path,
             },
             "infer_url": f"{spec.url}/v2/models/{m.name}/infer",
+            "models": [
+                {"name": x.name, "version": x.version, "ref": x.ref, "role": x.role, "md5": x.md5}
+                for x in spec.all_models()
+            ],
+            "follow": spec.release.follow,
         }
         if spec.json_output:
             sys.stdout.write(json.dumps(doc) + "\n")

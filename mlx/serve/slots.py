@@ -1,0 +1,145 @@
+"""The models one worker serves: each loaded version with its own batcher, prediction
+log spool and per-version metrics, addressed by name (the default version) or by name
+and version (Open Inference Protocol). Imports numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from mlx.serve.batcher import Batcher
+from mlx.serve.model import ServedModel
+
+
+class Served:
+    """One loaded model version and what answers with it."""
+
+    __slots__ = ("model", "batcher", "spool", "mstats", "ref", "role", "doc", "version_header")
+
+    def __init__(self, model: ServedModel, batcher: Batcher, spool: Any, mstats: Any,
+                 ref: str = "", role: str = "primary") -> None:  # fmt: skip
+        self.model = model
+        self.batcher = batcher
+        self.spool = spool
+        self.mstats = mstats
+        self.ref = ref
+        self.role = role
+        self.doc: bytes = b""
+        self.version_header = b"x-model-version: " + _ascii(model.version) + b"\r\n"
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+
+def _ascii(value: str) -> bytes:
+    return value.encode("ascii", "replace")
+
+
+class ModelTable:
+    """Every served version, in the order given; a name's default is its first version."""
+
+    def __init__(self, served: list[Served]) -> None:
+        self.entries: list[Served] = list(served)
+        self.rejected: dict[str, dict[str, str]] = {}  # name -> {version, reason}
+
+    @property
+    def default(self) -> Served:
+        return self.entries[0]
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(s.name for s in self.entries))
+
+    def default_of(self, name: str) -> Served | None:
+        for s in self.entries:
+            if s.name == name and s.role != "shadow":
+                return s
+        return None
+
+    def versions_of(self, name: str) -> list[Served]:
+        return [s for s in self.entries if s.name == name]
+
+    def find(self, name: str, version: str) -> Served | None:
+        for s in self.entries:
+            if s.name == name and s.version == version:
+                return s
+        return None
+
+    def replace(self, old: Served, new: Served) -> None:
+        """Switch: new requests go to ``new``; ``old`` keeps its queued jobs until done."""
+        self.entries[self.entries.index(old)] = new
+
+    def in_flight(self) -> int:
+        return sum(s.batcher.in_flight for s in self.entries)
+
+    def model_doc(self, name: str) -> bytes:
+        first = self.default_of(name) or self.versions_of(name)[0]
+        m = first.model
+        versions = list(dict.fromkeys(s.version for s in self.versions_of(name)))
+        params: dict[str, Any] = {
+            "task": m.task,
+            "classes": m.classes,
+            "id_column": m.schema.id_column,
+            "commit": m.commit,
+            "md5": m.md5,
+            "serving_version": m.version,
+        }
+        if name in self.rejected:
+            params["rejected"] = self.rejected[name]
+        return orjson.dumps(
+            {
+                "name": name,
+                "versions": versions,
+                "platform": "onnx_onnxv1",
+                "inputs": m.schema.v2_inputs(),
+                "outputs": m.v2_outputs(),
+                "parameters": params,
+            }
+        )
+
+    def version_doc(self, served: Served) -> bytes:
+        m = served.model
+        return orjson.dumps(
+            {
+                "name": m.name,
+                "versions": [m.version],
+                "platform": "onnx_onnxv1",
+                "inputs": m.schema.v2_inputs(),
+                "outputs": m.v2_outputs(),
+                "parameters": {
+                    "task": m.task,
+                    "classes": m.classes,
+                    "id_column": m.schema.id_column,
+                    "commit": m.commit,
+                    "md5": m.md5,
+                    "ref": served.ref,
+                    "role": served.role,
+                },
+            }
+        )
+
+    def ready_doc(self, name: str) -> bytes:
+        s = self.default_of(name) or self.versions_of(name)[0]
+        doc: dict[str, Any] = {"name": name, "ready": True, "version": s.version}
+        if name in self.rejected:
+            doc["rejected"] = self.rejected[name]
+        return orjson.dumps(doc)
+
+    def index(self) -> list[dict[str, str]]:
+        """The model-repository index (``POST /v2/repository/index``)."""
+        out = [{"name": s.name, "version": s.version, "state": "READY", "reason": ""}
+               for s in self.entries]  # fmt: skip
+        for name, r in self.rejected.items():
+            out.append({"name": name, "version": r["version"], "state": "UNAVAILABLE",
+                        "reason": r["reason"]})  # fmt: skip
+        return out
+
+
+Factory = Callable[[ServedModel, str, str], Served]
