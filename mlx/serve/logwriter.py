@@ -86,7 +86,10 @@ class ParquetLog:
             for rid, n in header["ids"]:
                 rids.extend([rid] * n)
             versions.extend([header.get("version") or self.model.version] * header["n"])
-            commits.extend([header.get("commit") or self.model.commit] * header["n"])
+            tagged = bool(header.get("version"))  # spools name their version; old ones do not
+            commits.extend(
+                [header.get("commit", "") if tagged else self.model.commit] * header["n"]
+            )
             runs = header["ts"]
             stamps.append(
                 np.repeat(np.array([t for t, _ in runs]) * 1e6, [n for _, n in runs]).astype(

@@ -96,7 +96,7 @@ def prepare(
     from mlx.serve.resolve import resolve_model
 
     cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
-    refs = [ref] if ref is None or isinstance(ref, str) else list(ref) or [None]
+    refs: list[str | None] = [ref] if ref is None or isinstance(ref, str) else [*ref] or [None]
     models = [resolve_model(project, r) for r in refs]  # a bad ref: exit 2 naming it
     shadows = [resolve_model(project, r) for r in shadow or []]
     for m in shadows:
