@@ -54,7 +54,7 @@ class App:
         self.token = ("Bearer " + spec.token).encode() if spec.token else None
         self.table = table or ModelTable([self.served(model, predlog)])
         self.ready = True
-        self.openapi = openapi_document(self.table.default.model, token=self.token is not None)
+        self.openapi = openapi_document(self.table.entries, token=self.token is not None)
         self._rid_prefix = f"{os.getpid():x}-{int(time.time() * 1000):x}-"
         self._rid_seq = 0
         self.routes = self._routes()
@@ -85,6 +85,7 @@ class App:
 
     def switched(self) -> None:
         """Rebuild the route table after the table changed (a --follow switch)."""
+        self.openapi = openapi_document(self.table.entries, token=self.token is not None)
         self.routes = self._routes()
 
     # --- routing ----------------------------------------------------------------------
@@ -211,7 +212,18 @@ class App:
             req.error(503, "not ready: the server is shutting down")
 
     def _index(self, req: Request) -> None:
-        req.respond(200, orjson.dumps(self.table.index()))
+        """Triton's index request: an optional ``{"ready": true}`` keeps the READY ones."""
+        entries = self.table.index()
+        if req.body:
+            doc = self._json(req)
+            if type(doc) is not dict:
+                raise BadRequest("the repository index request must be a JSON object")
+            ready = doc.get("ready", False)
+            if type(ready) is not bool:
+                raise BadRequest(f"'ready' must be true or false, not {ready!r}")
+            if ready:
+                entries = [e for e in entries if e["state"] == "READY"]
+        req.respond(200, orjson.dumps(entries))
 
     def _pick(self, req: Request) -> Served:
         """``?model=NAME`` (or NAME:VERSION) for /invocations and /predict, else the default."""
