@@ -387,10 +387,10 @@ class App:
                 "rows": req.rows,
                 "request_id": req.rid,
                 "bytes": nbytes,
-                "pid": os.getpid(),
             }
             if served is not None:
                 entry["model"], entry["version"] = served.name, served.version
+            entry["pid"] = os.getpid()
             self.access_log.log(entry)
 
 

@@ -80,48 +80,37 @@ class ModelTable:
         return sum(s.batcher.in_flight for s in self.entries)
 
     def model_doc(self, name: str) -> bytes:
+        """``/v2/models/{name}``: the default version's inputs and outputs, every version."""
         first = self.default_of(name) or self.versions_of(name)[0]
-        m = first.model
         versions = list(dict.fromkeys(s.version for s in self.versions_of(name)))
+        return self._doc(first, versions)
+
+    def version_doc(self, served: Served) -> bytes:
+        """``/v2/models/{name}/versions/{version}`` (the same shape as the model's)."""
+        return self._doc(served, [served.version])
+
+    def _doc(self, served: Served, versions: list[str]) -> bytes:
+        m = served.model
         params: dict[str, Any] = {
             "task": m.task,
             "classes": m.classes,
             "id_column": m.schema.id_column,
             "commit": m.commit,
             "md5": m.md5,
-            "serving_version": m.version,
+            "ref": served.ref,
+            "role": served.role,
+            "serving_version": (self.default_of(m.name) or served).version,
         }
-        if name in self.rejected:
-            params["rejected"] = self.rejected[name]
+        if m.name in self.rejected:
+            params["rejected"] = self.rejected[m.name]
         return orjson.dumps(
             {
-                "name": name,
+                "name": m.name,
                 "versions": versions,
                 "platform": "onnx_onnxv1",
                 "inputs": m.schema.v2_inputs(),
                 "outputs": m.v2_outputs(),
                 "parameters": params,
-            }
-        )
-
-    def version_doc(self, served: Served) -> bytes:
-        m = served.model
-        return orjson.dumps(
-            {
-                "name": m.name,
-                "versions": [m.version],
-                "platform": "onnx_onnxv1",
-                "inputs": m.schema.v2_inputs(),
-                "outputs": m.v2_outputs(),
-                "parameters": {
-                    "task": m.task,
-                    "classes": m.classes,
-                    "id_column": m.schema.id_column,
-                    "commit": m.commit,
-                    "md5": m.md5,
-                    "ref": served.ref,
-                    "role": served.role,
-                },
             }
         )
 
