@@ -211,8 +211,19 @@ def render(run_dir: Path, model: dict[str, Any]) -> tuple[bytes, bytes]:
 
 # --- per model and version ------------------------------------------------------------
 
-_MODEL_LAYOUT = {"requests": _C, "latency": _LB, "latency_sum": 1, "rejected": 1}
+_MODEL_LAYOUT = {"requests": _C, "latency": _LB, "latency_sum": 1, "rejected": 1,
+                 "switched": 1, "shadow_scored": 1, "shadow_dropped": 1, "shadow_errors": 1,
+                 "aborted": 1}  # fmt: skip
 _MODEL_SLOTS = sum(_MODEL_LAYOUT.values())
+_MODEL_AT = {k: sum(list(_MODEL_LAYOUT.values())[:i]) for i, k in enumerate(_MODEL_LAYOUT)}
+RELEASE_COUNTERS = {
+    "rejected": ("mlx_release_rejected", "Versions not switched to (failed a --follow check)."),
+    "switched": ("mlx_release_switched", "Switches to this version by --follow (per worker)."),
+    "shadow_scored": ("mlx_shadow_scored", "Requests scored by this shadow version."),
+    "shadow_dropped": ("mlx_shadow_dropped", "Shadow work dropped because its queue was full."),
+    "shadow_errors": ("mlx_shadow_errors", "Shadow scoring failures (never seen by clients)."),
+    "aborted": ("mlx_canary_aborted", "Automatic aborts of this canary/split version."),
+}
 
 
 class ModelStats:
@@ -239,7 +250,11 @@ class ModelStats:
         a[_C + _LB] += seconds
 
     def rejected(self) -> None:
-        self.a[_C + _LB + 1] += 1
+        self.a[_MODEL_AT["rejected"]] += 1
+
+    def add(self, key: str, value: float = 1.0) -> None:
+        """One of RELEASE_COUNTERS (switched, shadow_scored, shadow_dropped, ...)."""
+        self.a[_MODEL_AT[key]] += value
 
 
 def _model_stats(run_dir: Path) -> dict[tuple[str, str], np.ndarray]:
@@ -266,10 +281,8 @@ def _model_families(run_dir: Path):
         "mlx_model_request_duration_seconds", "Scoring request latency by model and version.",
         labels=["model", "version"],
     )  # fmt: skip
-    rejected = CounterMetricFamily(
-        "mlx_release_rejected", "Model versions not switched to (failed a --follow check).",
-        labels=["model", "version"],
-    )  # fmt: skip
+    extra = {k: CounterMetricFamily(n, doc, labels=["model", "version"])
+             for k, (n, doc) in RELEASE_COUNTERS.items()}  # fmt: skip
     codes = [str(c) for c in CODES] + ["other"]
     for (name, version), a in sorted(_model_stats(run_dir).items()):
         for c, code in enumerate(codes):
@@ -277,6 +290,7 @@ def _model_families(run_dir: Path):
                 requests.add_metric([name, version, code], a[c])
         if a[:_C].any():
             latency.add_metric([name, version], _buckets(a[_C : _C + _LB], LATENCY_BUCKETS), a[_C + _LB])  # fmt: skip
-        if a[_C + _LB + 1]:
-            rejected.add_metric([name, version], a[_C + _LB + 1])
-    return requests, latency, rejected
+        for key, family in extra.items():
+            if a[_MODEL_AT[key]]:
+                family.add_metric([name, version], a[_MODEL_AT[key]])
+    return (requests, latency, *extra.values())

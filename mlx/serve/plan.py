@@ -179,7 +179,7 @@ def _check_unique(models) -> None:
         seen[key] = m.ref
 
 
-def _add_variant(model, folder: Path, index: int = 0) -> None:
+def _add_variant(model, folder: Path, index: int | str = 0) -> None:
     """Derive the block variant of the verified model (see variant.py) for the workers."""
     from mlx.serve.model import model_md5
     from mlx.serve.variant import block_variant

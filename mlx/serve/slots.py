@@ -49,6 +49,7 @@ class ModelTable:
     def __init__(self, served: list[Served]) -> None:
         self.entries: list[Served] = list(served)
         self.rejected: dict[str, dict[str, str]] = {}  # name -> {version, reason}
+        self.retiring: list[Served] = []  # switched away from, still finishing their jobs
 
     @property
     def default(self) -> Served:
@@ -77,7 +78,7 @@ class ModelTable:
         self.entries[self.entries.index(old)] = new
 
     def in_flight(self) -> int:
-        return sum(s.batcher.in_flight for s in self.entries)
+        return sum(s.batcher.in_flight for s in self.entries + self.retiring)
 
     def model_doc(self, name: str) -> bytes:
         """``/v2/models/{name}``: the default version's inputs and outputs, every version."""

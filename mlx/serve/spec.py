@@ -81,6 +81,7 @@ class ReleaseSpec:
     abort_p99_ratio: float = 3.0  # canary p99 above primary's p99 times this: abort
     abort_window: int = 200  # requests per model in the sliding window
     abort_min_requests: int = 20
+    generation: int = 0  # set by a worker that starts from release.json (not in the spec file)
 
 
 @dataclass

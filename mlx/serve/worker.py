@@ -44,9 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from mlx.serve.model import ServedModel
         from mlx.serve.netutil import bind_socket
+        from mlx.serve.release import read_state
+        from mlx.serve.spec import ModelSpec
 
+        state = read_state(spec.run_dir) if spec.release.follow else None
+        mspecs = spec.all_models()
+        if state and len(state.get("models") or []) == len(mspecs):  # restarted after a switch
+            mspecs = [ModelSpec(**m) for m in state["models"]]
+            spec.release.generation = int(state.get("generation", 0))
         models = []
-        for m in spec.all_models():
+        for m in mspecs:
             model = ServedModel.load(m, threads=spec.threads)
             model.warmup()
             models.append((m, model))
@@ -90,6 +97,11 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
 
     app.table.entries = [served(m, model) for m, model in models]
     app.switched()
+    switcher = None
+    if spec.release.follow:
+        from mlx.serve.switch import Switcher
+
+        switcher = Switcher(app, spec.run_dir, spec.threads, served, spec.release.generation)
     http = HttpServer(
         app.handle,
         max_body=spec.max_body_bytes,
@@ -106,6 +118,8 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
 
     def tick() -> None:
         http.tick()
+        if switcher is not None:
+            switcher.tick()
         stats.set_connections(len(http.connections))
         if os.getppid() != parent:  # the supervisor is gone (killed): drain and exit too
             stop.set()
@@ -129,7 +143,7 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
             conn.transport.close()
     stats.set_connections(0)
     stats.set_queue(0)
-    for entry in app.table.entries:
+    for entry in app.table.entries + app.table.retiring:
         if entry.spool is not None:
             await loop.run_in_executor(None, entry.spool.close)
     if access_log is not None:

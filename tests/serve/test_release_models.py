@@ -10,7 +10,6 @@ import pytest
 import tritonclient.http as th
 
 from tests.conftest import run_mlx
-from tests.serve.conftest import copy_project
 from tests.serve.helpers import ROWS, TRITON_ROWS, metadata, model_dir, triton_inputs
 
 pytestmark = pytest.mark.serve
