@@ -136,6 +136,18 @@ def serve(
             "--shadow", help="Also score every request with REF off the hot path (logged)."
         ),
     ] = None,
+    canary: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--canary",
+            help="REF=PERCENT: that share of its model's requests is answered by REF "
+            "(sticky by X-Request-Key or the id column; aborted automatically on errors).",
+        ),
+    ] = None,
+    split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--split", help="A/B test: A=50,B=50 (refs and percentages adding to 100)."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol, MLflow /invocations, /predict), or score a file with --batch."""  # noqa: E501
@@ -173,6 +185,8 @@ def serve(
             interval=interval,
             fetch=fetch,
             shadow=shadow,
+            canary=canary,
+            split=split,
         )
         spec = plan.spec
         if spec.host not in LOOPBACK and not spec.token:

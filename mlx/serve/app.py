@@ -27,6 +27,7 @@ from mlx.serve.errors import BadRequest
 from mlx.serve.http import JSON, Request
 from mlx.serve.model import ServedModel
 from mlx.serve.openapi import openapi_document
+from mlx.serve.routing import Router, Shadow, remap, wire
 from mlx.serve.slots import ModelTable, Served
 from mlx.serve.spec import ServeSpec
 from mlx.serve.v2 import decode_v2, encode_v2
@@ -53,6 +54,9 @@ class App:
         self.allow_non_finite = spec.allow_non_finite
         self.token = ("Bearer " + spec.token).encode() if spec.token else None
         self.table = table or ModelTable([self.served(model, predlog)])
+        self.routers: dict[Served, Router] = {}  # canary/split: by the primary they share
+        self.shadows: dict[Served, list[Shadow]] = {}  # by the primary they shadow
+        self.observers: dict[Served, Router] = {}  # every version a router watches
         self.ready = True
         self.openapi = openapi_document(self.table.entries, token=self.token is not None)
         self._rid_prefix = f"{os.getpid():x}-{int(time.time() * 1000):x}-"
@@ -60,7 +64,7 @@ class App:
         self.routes = self._routes()
 
     def served(self, model: ServedModel, spool: Any = None, mstats: Any = None,
-               ref: str = "", role: str = "primary") -> Served:  # fmt: skip
+               ref: str = "", role: str = "primary", share: float = 0.0) -> Served:  # fmt: skip
         """One model version with its own batcher (its queue, its session)."""
         spec = self.spec
         batcher = Batcher(
@@ -72,7 +76,7 @@ class App:
             predlog=spool,
             sample_rate=spec.prediction_log.sample_rate,
         )
-        return Served(model, batcher, spool, mstats, ref, role)
+        return Served(model, batcher, spool, mstats, ref, role, share)
 
     @property
     def model(self) -> ServedModel:
@@ -86,6 +90,9 @@ class App:
     def switched(self) -> None:
         """Rebuild the route table after the table changed (a --follow switch)."""
         self.openapi = openapi_document(self.table.entries, token=self.token is not None)
+        self.routers, self.shadows, self.observers = wire(
+            self.table, self.spec.release, self.spec.run_dir, self.spec.max_batch_size
+        )
         self.routes = self._routes()
 
     # --- routing ----------------------------------------------------------------------
@@ -140,7 +147,7 @@ class App:
             routes[base] = ("metadata", GET, self._const(table.model_doc(name)))
             routes[base + "/ready"] = ("health", GET, self._const(table.ready_doc(name)))
             default = table.default_of(name) or table.versions_of(name)[0]
-            routes[base + "/infer"] = ("infer", POST, self._infer_on(default))
+            routes[base + "/infer"] = ("infer", POST, self._infer_on(default, routed=True))
         return routes
 
     def handle(self, req: Request) -> None:
@@ -225,21 +232,33 @@ class App:
                 entries = [e for e in entries if e["state"] == "READY"]
         req.respond(200, orjson.dumps(entries))
 
-    def _pick(self, req: Request) -> Served:
-        """``?model=NAME`` (or NAME:VERSION) for /invocations and /predict, else the default."""
+    def _pick(self, req: Request) -> tuple[Served, bool]:
+        """``?model=NAME`` (or NAME:VERSION) for /invocations and /predict, else the
+        default; and whether a canary/split may answer instead (not for NAME:VERSION)."""
         if not req.query:
-            return self.table.default
+            return self.table.default, True
         from urllib.parse import parse_qs
 
         asked = parse_qs(req.query.decode("latin-1")).get("model")
         if not asked:
-            return self.table.default
+            return self.table.default, True
         name, _, version = asked[0].partition(":")
         served = self.table.find(name, version) if version else self.table.default_of(name)
         if served is None:
             names = ", ".join(f"{s.name}:{s.version}" for s in self.table.entries)
             raise BadRequest(f"unknown model {asked[0]!r}; this server serves {names}", 404)
-        return served
+        return served, not version
+
+    def _route(self, req: Request, served: Served, rows):
+        """The canary/split arm (or the primary) that answers, and the rows in its schema."""
+        router = self.routers.get(served)
+        if router is None:
+            return served, rows
+        chosen = router.pick(router.key(req.headers, rows))
+        if chosen is served:
+            return served, rows
+        req.served = chosen  # an arm that cannot take the rows is the arm's error
+        return chosen, remap(rows, served.model.schema, chosen.model.schema)
 
     def _metrics(self, req: Request) -> None:
         m = self.model
@@ -304,19 +323,24 @@ class App:
         def fail(exc: Exception) -> None:
             self._internal_error(req, exc)
 
+        shadows = self.shadows.get(served)
+
         def done(outputs, s: int, e: int) -> None:
             try:
                 on_done(outputs, s, e)
             except Exception as exc:  # noqa: BLE001
                 fail(exc)
+            if shadows:  # after the answer: the shadow's queue, never this request's time
+                for shadow in shadows:
+                    shadow.offer(rows, served.model.schema, request_id)
 
         if not served.batcher.submit(Job(rows, request_id, done, fail)):
             req.error(503, f"server busy: {self.spec.max_queue} requests already queued; retry shortly", b"retry-after: 1\r\n")  # fmt: skip
 
-    def _infer_on(self, served: Served) -> Callable[[Request], None]:
-        return lambda req: self._infer(req, served)
+    def _infer_on(self, served: Served, routed: bool = False) -> Callable[[Request], None]:
+        return lambda req: self._infer(req, served, routed)
 
-    def _infer(self, req: Request, served: Served) -> None:
+    def _infer(self, req: Request, served: Served, routed: bool = False) -> None:
         header_len = req.headers.get(b"inference-header-content-length")
         if header_len is not None:
             from mlx.serve.binary import split_body
@@ -325,8 +349,10 @@ class App:
             doc = self._json(req, header, media=False)
         else:
             doc, tail = self._json(req, media=False), None
+        rows, v2req = decode_v2(doc, served.model, self.allow_non_finite, tail)
+        if routed:
+            served, rows = self._route(req, served, rows)
         model = served.model
-        rows, v2req = decode_v2(doc, model, self.allow_non_finite, tail)
         rid = self._request_id(req, v2req.id)
         rid_header = _rid_header(rid) + served.version_header
 
@@ -341,9 +367,11 @@ class App:
         self._submit(req, rows, rid, done, served)
 
     def _invocations(self, req: Request) -> None:
-        served = self._pick(req)
+        served, routed = self._pick(req)
+        rows = decode_mlflow(self._json(req), served.model.schema, self.allow_non_finite)
+        if routed:
+            served, rows = self._route(req, served, rows)
         model = served.model
-        rows = decode_mlflow(self._json(req), model.schema, self.allow_non_finite)
         rid = self._request_id(req)
         extra = served.version_header
         self._submit(
@@ -355,9 +383,11 @@ class App:
         )
 
     def _predict(self, req: Request) -> None:
-        served = self._pick(req)
+        served, routed = self._pick(req)
+        rows = decode_records(self._json(req), served.model.schema, self.allow_non_finite)
+        if routed:
+            served, rows = self._route(req, served, rows)
         model = served.model
-        rows = decode_records(self._json(req), model.schema, self.allow_non_finite)
         rid = self._request_id(req)
         extra = served.version_header
 
@@ -374,8 +404,12 @@ class App:
         if self.stats is not None:
             self.stats.observe_request(req.route, status, seconds)
         served = req.served
-        if served is not None and served.mstats is not None:
-            served.mstats.observe(status, seconds)
+        if served is not None:
+            if served.mstats is not None:
+                served.mstats.observe(status, seconds)
+            router = self.observers.get(served)
+            if router is not None:
+                router.observe(served, status, seconds)
         if self.access_log is not None:
             entry = {
                 "ts": round(time.time(), 6),

@@ -89,6 +89,8 @@ def prepare(
     interval: float | None = None,
     fetch: bool = False,
     shadow: list[str] | None = None,
+    canary: list[str] | None = None,
+    split: str | None = None,
 ) -> ServePlan:
     """Resolve and verify the model, settle the settings, reserve the port."""
     from mlx.config.sections import ServeConfig
@@ -96,12 +98,31 @@ def prepare(
     from mlx.serve.resolve import resolve_model
 
     cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
+    rel = cfg.release
+    canaries = _shares([f"{r}={v:g}" for r, v in rel.canary.items()] + list(canary or []), "--canary")  # fmt: skip
+    splits = _shares([f"{r}={v:g}" for r, v in rel.split.items()] + ([split] if split else []), "--split")  # fmt: skip
+    if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
+        raise UsageError(
+            f"--split shares add up to {sum(splits.values()):.0%}, not 100%",
+            hint="e.g. --split churn#prod=50,churn#staging=50",
+        )
     refs: list[str | None] = [ref] if ref is None or isinstance(ref, str) else [*ref] or [None]
+    if splits and refs == [None]:
+        refs = [next(iter(splits))]  # the first arm of the split is the primary
     models = [resolve_model(project, r) for r in refs]  # a bad ref: exit 2 naming it
-    shadows = [resolve_model(project, r) for r in shadow or []]
+    for m in models:
+        m.share = splits.pop(m.ref, 0.0)
+    shadows = [resolve_model(project, r) for r in [*rel.shadow, *(shadow or [])]]
     for m in shadows:
         m.role = "shadow"
-    _check_unique(models + shadows)
+    arms = []
+    for role, shares in (("canary", canaries), ("split", splits)):
+        for r, share in shares.items():
+            arm = resolve_model(project, r)
+            arm.role, arm.share = role, share
+            arms.append(arm)
+    _check_unique(models + shadows + arms)
+    _check_shares(models, arms)
     if follow and project is None:
         raise UsageError("--follow needs an mlx project (mlops.yaml) to read the registry from")
     if follow and not any(r is not None and "#" in r for r in refs + list(shadow or [])):
@@ -135,14 +156,23 @@ def prepare(
             max_file_seconds=plog.max_file_seconds,
         ),
         json_output=json_output,
-        models=models + shadows,
+        models=models + shadows + arms,
         release=ReleaseSpec(
             follow=follow,
             interval=10.0 if interval is None else interval,
             fetch=fetch,
             config=str(Path(project.path).resolve()) if project is not None else "",
             refs=[r or "" for r in refs],
-            shadow=list(shadow or []),
+            shadow=[m.ref for m in shadows],
+            shadow_sample=rel.shadow_sample,
+            shadow_queue=rel.shadow_queue,
+            canary={m.ref: m.share for m in arms if m.role == "canary"},
+            split={m.ref: m.share for m in models + arms if m.share and m.role != "canary"},
+            sticky_header=rel.sticky_header,
+            abort_error_rate=rel.abort_error_rate,
+            abort_p99_ratio=rel.abort_p99_ratio,
+            abort_window=rel.abort_window,
+            abort_min_requests=rel.abort_min_requests,
         ),
     )
     if spec.release.interval <= 0:
@@ -164,6 +194,35 @@ def prepare(
     spec_path = run_dir / "spec.json"
     spec.write(spec_path)
     return ServePlan(spec, spec_path, reserved)
+
+
+def _shares(items: list[str], flag: str) -> dict[str, float]:
+    """``REF=10%`` (or ``REF=10``) items, for --split also comma-separated: ref -> 0-1."""
+    out: dict[str, float] = {}
+    for item in items:
+        for part in item.split(",") if flag == "--split" else [item]:
+            ref, sep, pct = part.strip().rpartition("=")
+            if not sep or not ref:
+                raise UsageError(f"{flag} takes REF=PERCENT, not {part!r}", hint=f"e.g. {flag} churn#staging=10%")  # fmt: skip
+            try:
+                value = float(pct.strip().removesuffix("%"))
+            except ValueError:
+                raise UsageError(f"{flag} {part}: {pct!r} is not a percentage", hint="e.g. 10%") from None  # fmt: skip
+            if not 0 <= value <= 100:
+                raise UsageError(f"{flag} {part}: the share must be within 0-100%, not {value:g}%")
+            out[ref] = value / 100
+    return out
+
+
+def _check_shares(models, arms) -> None:
+    """Canary and split arms of one model cannot take more than all of its requests."""
+    total: dict[str, float] = {}
+    for arm in arms:
+        primary = next((m for m in models if m.name == arm.name), models[0])
+        total[primary.name] = total.get(primary.name, primary.share) + arm.share
+    for name, share in total.items():
+        if share > 1 + 1e-6:
+            raise UsageError(f"the canary and split shares of {name} add up to {share:.0%}, more than 100%")  # fmt: skip
 
 
 def _check_unique(models) -> None:

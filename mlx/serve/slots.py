@@ -17,11 +17,14 @@ from mlx.serve.model import ServedModel
 class Served:
     """One loaded model version and what answers with it."""
 
-    __slots__ = ("model", "batcher", "spool", "mstats", "ref", "role", "doc", "version_header")
+    __slots__ = ("model", "batcher", "spool", "mstats", "ref", "role", "doc", "version_header",
+                 "share", "runner")  # fmt: skip
 
     def __init__(self, model: ServedModel, batcher: Batcher, spool: Any, mstats: Any,
-                 ref: str = "", role: str = "primary") -> None:  # fmt: skip
+                 ref: str = "", role: str = "primary", share: float = 0.0) -> None:  # fmt: skip
         self.model = model
+        self.share = share  # canary/split: the share of its model's requests (0-1)
+        self.runner: Any = None  # shadow: its thread (mlx.serve.routing.Shadow)
         self.batcher = batcher
         self.spool = spool
         self.mstats = mstats
@@ -60,7 +63,7 @@ class ModelTable:
 
     def default_of(self, name: str) -> Served | None:
         for s in self.entries:
-            if s.name == name and s.role != "shadow":
+            if s.name == name and s.role not in ("shadow", "canary", "split"):
                 return s
         return None
 
@@ -118,6 +121,11 @@ class ModelTable:
     def ready_doc(self, name: str) -> bytes:
         s = self.default_of(name) or self.versions_of(name)[0]
         doc: dict[str, Any] = {"name": name, "ready": True, "version": s.version}
+        others = [
+            {"version": x.version, "role": x.role} for x in self.versions_of(name) if x is not s
+        ]
+        if others:
+            doc["also"] = others
         if name in self.rejected:
             doc["rejected"] = self.rejected[name]
         return orjson.dumps(doc)

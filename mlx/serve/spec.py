@@ -32,7 +32,8 @@ class ModelSpec:
     ref: str = ""  # what the user asked for (label for logs and /v2)
     serving_path: str | None = None  # the block variant (variant.py), when it applies
     serving_md5: str | None = None
-    role: str = "primary"  # primary | shadow | canary (docs/serving.md, releases)
+    role: str = "primary"  # primary | shadow | canary | split (docs/serving.md, releases)
+    share: float = 0.0  # canary/split: share of its model's requests (0-1)
 
     @classmethod
     def from_metadata(

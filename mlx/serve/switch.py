@@ -32,6 +32,13 @@ def _load(mspec: ModelSpec, threads: int):
     return model
 
 
+def _close(runner: Any, spool: Any) -> None:
+    if runner is not None:  # a shadow: score what it queued first
+        runner.close()
+    if spool is not None:
+        spool.close()
+
+
 class Switcher:
     def __init__(self, app: Any, run_dir: str, threads: int, make: Callable[[ModelSpec, Any], Served], generation: int = 0) -> None:  # fmt: skip
         self.app = app
@@ -99,5 +106,6 @@ class Switcher:
         table = self.app.table
         for old in [s for s in table.retiring if s.batcher.in_flight == 0]:
             table.retiring.remove(old)
-            if old.spool is not None:
-                self._loop.run_in_executor(None, old.spool.close)
+            runner, spool = old.runner, old.spool
+            if runner is not None or spool is not None:
+                self._loop.run_in_executor(None, _close, runner, spool)

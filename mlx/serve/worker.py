@@ -93,7 +93,7 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
         if logging:
             spool = PredictionSpool(Path(plog.dir), model, flush_seconds=plog.flush_seconds, stats=stats)  # fmt: skip
         mstats = ModelStats(spec.run_dir, slot, model.name, model.version)
-        return app.served(model, spool, mstats, mspec.ref, mspec.role)
+        return app.served(model, spool, mstats, mspec.ref, mspec.role, mspec.share)
 
     app.table.entries = [served(m, model) for m, model in models]
     app.switched()
@@ -120,6 +120,8 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
         http.tick()
         if switcher is not None:
             switcher.tick()
+        for router in app.routers.values():
+            router.sync()  # a canary another worker aborted
         stats.set_connections(len(http.connections))
         if os.getppid() != parent:  # the supervisor is gone (killed): drain and exit too
             stop.set()
@@ -143,6 +145,9 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
             conn.transport.close()
     stats.set_connections(0)
     stats.set_queue(0)
+    for entry in app.table.entries + app.table.retiring:
+        if entry.runner is not None:  # shadows score what they queued, into their spools
+            await loop.run_in_executor(None, entry.runner.close)
     for entry in app.table.entries + app.table.retiring:
         if entry.spool is not None:
             await loop.run_in_executor(None, entry.spool.close)
