@@ -66,6 +66,16 @@ def test_shadow_rows_for_both_versions_in_the_prediction_log(serve, two_versions
     res = run_mlx("monitor", "--compare", f"{name}#prod", f"{name}#staging", "--markdown", cwd=project)  # fmt: skip
     assert res.exit_code == 0 and "agreement" in res.stdout.lower(), res.output
 
+    # with labels (joined on the request id): each version's live metrics and McNemar's test
+    classes = metadata(project)["classes"]
+    labels = project / "labels.csv"
+    labels.write_text("row_id,y\n" + "".join(f"{rid},{classes[i % 2]}\n" for i, rid in enumerate(ids)))  # fmt: skip
+    res = run_mlx("monitor", "--compare", f"{name}#prod", f"{name}#staging", "--labels", str(labels), "--json", cwd=project)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = res.json()
+    assert doc["a"]["metrics"] and doc["b"]["metrics"] and doc["labelled_rows"] > 0
+    assert 0.0 <= doc["significance"]["p_value"] <= 1.0
+
 
 def test_a_30_percent_canary_is_near_30_percent_and_sticky(serve, two_versions):
     project, v1, v2 = two_versions
