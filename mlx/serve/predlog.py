@@ -161,6 +161,19 @@ def _kept(jobs) -> int:
     return sum(n for _, n, k in jobs if k)
 
 
+def split_spool(data: bytes) -> list[tuple[dict, bytes]]:
+    """A spool file's records, undecoded: (header, the record's bytes)."""
+    out, pos = [], 0
+    while pos < len(data):
+        hlen, plen = RECORD.unpack_from(data, pos)
+        end = pos + RECORD.size + hlen + plen
+        out.append(
+            (orjson.loads(data[pos + RECORD.size : pos + RECORD.size + hlen]), data[pos:end])
+        )
+        pos = end
+    return out
+
+
 def read_spool(data: bytes, n_num: int, classification: bool):
     """Decode a spool file: yields (header, num [n_num, n], label [n] | None, score [n])."""
     pos = 0

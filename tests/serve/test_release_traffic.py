@@ -59,7 +59,9 @@ def test_shadow_rows_for_both_versions_in_the_prediction_log(serve, two_versions
     # the shadow period, compared: agreement, score shift, latency; markdown and --json
     res = run_mlx("monitor", "--compare", f"{name}#prod", f"{name}#staging", "--json", cwd=project)
     assert res.exit_code == 0, res.output
-    doc = res.json()
+    from tests.test_json_schemas import assert_matches
+
+    doc = assert_matches(res, "monitor", "compare")
     assert doc["a"]["version"] == v1 and doc["b"]["version"] == v2
     assert doc["joined_rows"] >= len(ids) * len(ROWS)
     assert 0.0 <= doc["agreement"] <= 1.0 and "psi" in doc["score_shift"] and "ks" in doc["score_shift"]  # fmt: skip
