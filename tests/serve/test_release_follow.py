@@ -132,3 +132,54 @@ def test_a_corrupted_new_version_is_rejected_while_the_old_one_serves(serve, two
     assert seen and {s for s, _ in seen} == {200} and {v for _, v in seen} == {v1}
     assert server.stop() == 0
     assert f"{v3} rejected, {v1} keeps serving" in server.stderr()
+
+
+def test_a_followed_version_with_other_features_is_logged_in_its_own_schema(serve, two_versions):
+    """The schema change is reported before the switch, and the prediction log keeps the
+    rows of both versions (each in Parquet files of its own columns)."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from tests.conftest import git
+
+    project, v1, _ = two_versions
+    name = metadata(project)["name"]
+    _promote(project, f"{name}@{v1}")
+    server = serve(project, f"{name}#prod", "--follow", "--interval", "0.3")
+    with server.client() as c:
+        for i in range(5):
+            assert c.post("/predict", json=ROWS, headers={"x-request-id": f"old-{i}"}).status_code == 200  # fmt: skip
+    path = project / "mlops.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["data"]["drop"] = ["size"]
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(project, "add", "mlops.yaml")
+    git(project, "commit", "-qm", "drop size")
+    from mlx import api
+
+    api.train(path, commit=True)
+    res = run_mlx("promote", "--stage", "prod", "--force", "--reason", "t", "--json", cwd=project)
+    assert res.exit_code == 0, res.output
+    new = res.json()["version"]
+    rows = [{k: v for k, v in r.items() if k != "size"} for r in ROWS]
+    deadline = time.monotonic() + 60
+    with server.client() as c:
+        while time.monotonic() < deadline:
+            r = c.post("/predict", json=rows)
+            if r.status_code == 200 and r.json()["model_version"] == new:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["model_version"] == new, r.text
+        for i in range(5):
+            assert c.post("/predict", json=rows, headers={"x-request-id": f"new-{i}"}).status_code == 200  # fmt: skip
+    assert server.stop() == 0
+    assert "inputs removed ['size']" in server.stderr()
+    seen: dict[str, set] = {}
+    for f in (project / "logs" / "predictions" / name).glob("*/part-*.parquet"):
+        t = pq.read_table(f)
+        for rid, version in zip(t["_request_id"].to_pylist(), t["_version"].to_pylist(), strict=True):  # fmt: skip
+            seen.setdefault(version, set()).add(rid)
+            assert ("size" in t.column_names) == (version != new)
+    assert {f"old-{i}" for i in range(5)} <= seen[v1]
+    assert {f"new-{i}" for i in range(5)} <= seen[new]
+    assert not list((project / "logs" / "predictions" / name / ".spool").glob("*.bad"))
