@@ -36,8 +36,8 @@ _mlx() {
         lineage) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --config -c --json --help -h"
-            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        monitor) opts="--current --since --reference --labels --report --summary --score --no-score --on-drift --compare --access-log --markdown --config -c --json --help -h"
+            case "$prev" in --current|--since|--reference|--labels|--report|--summary|--on-drift|--compare|--access-log|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         promote) opts="--stage -s --version --bump --force --reason -m --rollback --unassign --push --config -c --json --help -h"
             case "$prev" in --stage|-s|--version|--bump|--reason|-m|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
@@ -45,8 +45,8 @@ _mlx() {
         runs) opts="--all-branches -A --sort --limit -n --passed --config -c --json --help -h"
             case "$prev" in --sort|--limit|-n|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --runner -r --json --help -h"
-            case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --runner -r --follow --interval --fetch --shadow --canary --split --json --help -h"
+            case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows|--runner|-r|--interval|--shadow|--canary|--split) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

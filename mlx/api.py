@@ -294,6 +294,35 @@ def check_ref(ref: str, config: Path | str | None = None):
     return _check_ref(ref, Git.discover(start))
 
 
+def monitor_compare(
+    ref_a: str,
+    ref_b: str,
+    *,
+    config: Path | str | None = None,
+    logs: Path | str | None = None,
+    since: str | None = None,
+    labels: Path | str | None = None,
+    access_log: Path | str | None = None,
+):
+    """Compare two served versions on the prediction logs (``logs``, default
+    ``serve.prediction_log.dir``): agreement, score shift, latency, and with ``labels``
+    each one's live metrics and a significance test; see :mod:`mlx.monitor.compare`."""
+    from mlx.monitor.compare import compare
+    from mlx.monitor.current import parse_since
+
+    project = load_project(config)
+    log_dir = Path(logs) if logs is not None else project.resolve(project.config.serve.prediction_log.dir)  # fmt: skip
+    return compare(
+        project,
+        ref_a,
+        ref_b,
+        log_dir=log_dir,
+        since=parse_since(since) if since else None,
+        labels_file=Path(labels) if labels is not None else None,
+        access_log=Path(access_log) if access_log is not None else None,
+    )
+
+
 def monitor(
     ref: str | None = None,
     current: Path | str | None = None,
@@ -475,13 +504,19 @@ def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfi
     return load_project(config)
 
 
-def serve(config: Path | str | None = None, ref: str | None = None, **options: Any):
+def serve(config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any):
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
     until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
-    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output."""
+    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output,
+    follow, interval, fetch, shadow, canary (["REF=10%"]), split ("A=50,B=50"). ``ref``
+    may be a list: every model is served, the
+    first is the default."""
     from mlx.serve.plan import prepare
 
-    return prepare(_serving_project(config, ref), ref, **options)
+    first = ref[0] if isinstance(ref, list) and ref else ref
+    return prepare(
+        _serving_project(config, first if isinstance(first, str) else None), ref, **options
+    )
 
 
 def score_batch(

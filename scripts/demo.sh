@@ -60,4 +60,28 @@ row=$(python "$here/scripts/demo_row.py" models/churn/metadata.json)
 step curl -s "$url/predict" -H 'Content-Type: application/json' -d "$row"
 echo
 kill -TERM "$server" && wait "$server"
+
+# Releasing the next model (docs/serving.md): a retrained candidate goes to staging and is
+# scored in shadow next to prod; prod is then promoted and `--follow` switches live.
+if [ ${#ref[@]} -gt 0 ]; then
+  python -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"num_iterations: \d+", "num_iterations: 120", t, count=1))' mlops.yaml
+  step git commit -q -am "candidate: 120 trees"
+  step mlx train --commit
+  step mlx promote --stage staging --force --reason "candidate for shadow"
+  v1=$(git tag -l 'churn@v*' --sort=v:refname | head -1); v1=${v1#churn@}
+  v2=$(git tag -l 'churn@v*' --sort=v:refname | tail -1); v2=${v2#churn@}
+  printf '\n\033[1m$ mlx serve churn#prod --follow --interval 1 --shadow churn#staging --port 0 --json &\033[0m\n'
+  mlx serve churn#prod --follow --interval 1 --shadow churn#staging --port 0 --json > "$work/follow.json" 2> "$work/follow.log" &
+  server=$!
+  for _ in $(seq 1 300); do [ -s "$work/follow.json" ] && break; sleep 0.2; done
+  url=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"])' "$work/follow.json")
+  ask() { curl -s "$url/predict" -H 'Content-Type: application/json' -H "X-Request-ID: demo-$1" -d "$row" | python -c 'import json, sys; print(json.load(sys.stdin)["model_version"])'; }
+  printf 'answered by: '; for i in $(seq 1 20); do printf '%s ' "$(ask "$i")"; done; echo
+  step mlx promote "churn@$v2" --stage prod --force --reason "shadow agreed; no eval rerun in the demo"
+  for i in $(seq 21 150); do [ "$(ask "$i")" = "$v2" ] && break; sleep 0.2; done
+  printf 'after the promote, answered by: %s (picked up live by --follow)\n' "$(ask 999)"
+  grep -- '--follow:' "$work/follow.log" || true
+  kill -TERM "$server" && wait "$server"
+  step mlx monitor --compare "churn@$v1" "churn@$v2" --markdown
+fi
 printf '\nDemo finished in %s\n' "$work"

@@ -317,6 +317,10 @@ class Git:
             raise RemoteUnreachable(f"git remote {remote!r} is unreachable: {stderr}")
         raise GitError(f"git push to {remote!r} failed: {stderr}")
 
+    def fetch_tags(self, remote: str) -> None:
+        """Fetch the remote's tags (new ones only: a local tag is never moved or deleted)."""
+        self.run("fetch", "--quiet", "--tags", "--no-recurse-submodules", remote)
+
     def remote_url(self, name: str) -> str | None:
         try:
             return self.run("remote", "get-url", name) or None

@@ -90,6 +90,24 @@ def monitor(
             "(default: monitor.on_drift).",
         ),
     ] = None,
+    compare: Annotated[
+        Optional[tuple[str, str]],  # noqa: UP045
+        typer.Option(
+            "--compare",
+            help="REF_A REF_B: compare two served versions on the prediction logs (--current: "
+            "the log folder; default serve.prediction_log.dir): agreement, score shift, latency.",
+            metavar="REF_A REF_B",
+        ),
+    ] = None,
+    access_log: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--access-log", help="--compare: mlx serve's access log (stderr) for latency."
+        ),
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="--compare: print the comparison as markdown.")
+    ] = False,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -97,6 +115,19 @@ def monitor(
     with session(json_output, "monitor") as out:
         from mlx import api
         from mlx.errors import UsageError
+
+        if compare is not None:
+            result = api.monitor_compare(
+                compare[0], compare[1], config=config, logs=current, since=since,
+                labels=labels, access_log=access_log,
+            )  # fmt: skip
+            if markdown and not json_output:
+                from mlx.monitor.compare import markdown as to_markdown
+
+                out.console.print(to_markdown(result), markup=False, highlight=False)
+                return
+            out.emit(result.to_dict(), lambda o: _render_compare(o, result))
+            return
 
         if on_drift not in (None, "none", "retrain"):
             raise UsageError(f"--on-drift {on_drift!r}: use none or retrain")
@@ -182,6 +213,30 @@ def _render(out: Output, result) -> None:
     for key in ("report", "summary"):
         if key in result.outputs:
             out.print(f"[green]wrote[/] {key} {escape(result.outputs[key])}")
+
+
+def _render_compare(out: Output, c) -> None:
+    from rich.markup import escape
+
+    s = c.score_shift
+    agree = "n/a" if c.agreement is None else f"{c.agreement:.1%}"
+    out.print(
+        f"[bold]{escape(c.a.name)} {escape(c.a.version)}[/] vs [bold]{escape(c.b.name)} "
+        f"{escape(c.b.version)}[/]: {c.joined_rows:,} paired rows, agreement {agree}; score "
+        f"PSI {_num(s.get('psi'))} (noise {_num(s.get('psi_noise'))}), KS {_num(s.get('ks'))} "
+        f"(noise {_num(s.get('ks_noise'))})"
+    )
+    rows = []
+    for side in (c.a, c.b):
+        lat = side.latency_ms or {}
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in (side.metrics or {}).items())
+        rows.append([side.version, escape(side.ref), f"{side.rows:,}", _num(lat.get("p50"), 2), _num(lat.get("p99"), 2), metrics])  # fmt: skip
+    out.table(None, ["version", "ref", "rows", "p50 ms", "p99 ms", "live metrics"], rows)
+    if c.significance:
+        sig = c.significance
+        out.print(f"{sig['test']} on {c.labelled_rows:,} labelled paired rows: p = {sig['p_value']:.4f}")  # fmt: skip
+    for note in c.notes:
+        out.print(f"[yellow]note[/] {escape(note)}")
 
 
 def _num(value, digits: int = 3) -> str:

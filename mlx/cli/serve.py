@@ -19,11 +19,12 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    ref: Annotated[
-        Optional[str],  # noqa: UP045
+    refs: Annotated[
+        Optional[list[str]],  # noqa: UP045
         typer.Argument(
-            help="Model to serve: a registry ref (churn#prod, churn@v1.2.0), a commit, or a "
-            "model folder (default: the working tree's model)."
+            help="Model(s) to serve: registry refs (churn#prod, churn@v1.2.0), commits, or "
+            "model folders (default: the working tree's model); the first is the default.",
+            metavar="[REF]...",
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -118,11 +119,44 @@ def serve(
             "on the cluster's workers; default: here).",
         ),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", help="Watch the stage refs; switch to a new version live."),
+    ] = False,
+    interval: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--interval", help="--follow: seconds between looks at the tags (10)."),
+    ] = None,
+    fetch: Annotated[
+        bool, typer.Option("--fetch", help="--follow: also fetch the git remote's tags.")
+    ] = False,
+    shadow: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--shadow", help="Also score every request with REF off the hot path (logged)."
+        ),
+    ] = None,
+    canary: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--canary",
+            help="REF=PERCENT: that share of its model's requests is answered by REF "
+            "(sticky by X-Request-Key or the id column; aborted automatically on errors).",
+        ),
+    ] = None,
+    split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--split", help="A/B test: A=50,B=50 (refs and percentages adding to 100)."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol, MLflow /invocations, /predict), or score a file with --batch."""  # noqa: E501
     with session(json_output, "serve") as out:
         from mlx import api
+
+        ref = refs[0] if refs else None
+        if refs and len(refs) > 1 and (batch is not None or output is not None):
+            raise UsageError("--batch scores with one model; give one REF")
 
         if batch is not None or output is not None:
             if batch is None or output is None:
@@ -135,7 +169,7 @@ def serve(
             raise UsageError("--runner applies to --batch only; the server runs here")
         plan = api.serve(
             config,
-            ref,
+            refs or None,
             host=host,
             port=port,
             workers=workers,
@@ -147,6 +181,12 @@ def serve(
             access_log=access_log,
             prediction_log=prediction_log,
             json_output=json_output,
+            follow=follow,
+            interval=interval,
+            fetch=fetch,
+            shadow=shadow,
+            canary=canary,
+            split=split,
         )
         spec = plan.spec
         if spec.host not in LOOPBACK and not spec.token:

@@ -144,6 +144,57 @@ class BatchConfig(Strict):
     )
 
 
+class ReleaseConfig(Strict):
+    """Releasing a new model while serving (docs/serving.md, "Releasing a new model"):
+    shadow, canary and A/B split refs, and the canary's automatic abort. The CLI flags
+    ``--shadow``, ``--canary``, ``--split`` add to these."""
+
+    shadow: list[str] = Field(
+        default_factory=list,
+        description="Refs also scored for every (sampled) request, off the hot path; both "
+        "predictions go to the prediction log.",
+    )
+    shadow_sample: float = Field(
+        1.0, ge=0, le=1, description="Share of requests the shadow also scores."
+    )
+    shadow_queue: int = Field(
+        256,
+        ge=1,
+        description="Requests waiting for the shadow before new shadow work is dropped "
+        "(and counted in mlx_shadow_dropped_total).",
+    )
+    canary: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ref -> percent of its model's requests it answers (0-100), e.g. "
+        "{churn#staging: 10}.",
+    )
+    split: dict[str, float] = Field(
+        default_factory=dict,
+        description="A/B test: ref -> percent (0-100, summing to 100); the first is the primary.",
+    )
+    sticky_header: str = Field(
+        "X-Request-Key",
+        description="Header whose value (hashed) keeps a caller on one version; without "
+        "it the model's id column is used, else the assignment is random.",
+    )
+    abort_error_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Abort a canary whose error rate over the window exceeds the primary's "
+        "by more than this.",
+    )
+    abort_p99_ratio: float = Field(
+        3.0, gt=0, description="Abort a canary whose p99 latency exceeds the primary's times this."
+    )
+    abort_window: int = Field(
+        200, ge=10, description="Last requests per version the abort rule looks at."
+    )
+    abort_min_requests: int = Field(
+        20, ge=1, description="Requests each side needs in the window before the rule applies."
+    )
+
+
 class ServeConfig(Strict):
     host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
     port: int = Field(8080, ge=0, le=65535)
@@ -188,6 +239,7 @@ class ServeConfig(Strict):
     )
     prediction_log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
 
 
 # --- monitor --------------------------------------------------------------------------

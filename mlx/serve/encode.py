@@ -48,6 +48,7 @@ def predict_body(
         {
             "model": model.name,
             "version": model.version,
+            "model_version": model.version,
             "request_id": request_id,
             "predictions": rows,
         }

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import unquote
 
 import httptools
@@ -65,7 +66,7 @@ class _Stop(Exception):
 
 class Request:
     __slots__ = ("conn", "method", "path", "query", "headers", "body", "keep_alive", "t0",
-                 "route", "rows", "rid", "preset")  # fmt: skip
+                 "route", "rows", "rid", "preset", "served")  # fmt: skip
 
     def __init__(self, conn, method: bytes, url: bytes, headers: dict, body: bytes, keep_alive: bool, t0: float):  # fmt: skip
         self.conn = conn
@@ -82,6 +83,7 @@ class Request:
         self.rows = 0
         self.rid = ""
         self.preset: tuple[int, str] | None = None  # an answer decided while parsing
+        self.served: Any = None  # the model version that answers (mlx.serve.slots.Served)
 
     def respond(self, status: int, body: bytes, content_type: bytes = JSON, extra: bytes = b"") -> None:  # fmt: skip
         self.conn.send(self, status, body, content_type, extra)

@@ -12,6 +12,7 @@ up by the next writer. SIGTERM: write what is spooled, complete the file, exit 0
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -22,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from mlx.serve.model import Schema
-from mlx.serve.predlog import read_spool, spool_dir
+from mlx.serve.predlog import read_spool, split_spool, spool_dir
 from mlx.serve.spec import ModelSpec, ServeSpec
+
+_FILES = itertools.count(1)
 
 
 class ParquetLog:
@@ -74,7 +77,7 @@ class ParquetLog:
         """One spool file's rows as an Arrow table in the log schema."""
         import pyarrow as pa
 
-        nums, labels, scores, rids, stamps = [], [], [], [], []
+        nums, labels, scores, rids, stamps, versions, commits = [], [], [], [], [], [], []
         cats: list[list] = [[] for _ in self.schema.categorical]
         for header, num, label, score in read_spool(data, self.schema.n_num, self.classification):
             nums.append(num)
@@ -85,6 +88,11 @@ class ParquetLog:
                 cats[k].extend(col)
             for rid, n in header["ids"]:
                 rids.extend([rid] * n)
+            versions.extend([header.get("version") or self.model.version] * header["n"])
+            tagged = bool(header.get("version"))  # spools name their version; old ones do not
+            commits.extend(
+                [header.get("commit", "") if tagged else self.model.commit] * header["n"]
+            )
             runs = header["ts"]
             stamps.append(
                 np.repeat(np.array([t for t, _ in runs]) * 1e6, [n for _, n in runs]).astype(
@@ -103,8 +111,9 @@ class ParquetLog:
                 cols.append(pa.array(num[f.pos], type=pa.float32()))
         cols.append(pa.array(rids, type=pa.string()))
         cols.append(pa.array(np.concatenate(stamps), type=pa.timestamp("us", tz="UTC")))
-        for value in (self.model.name, self.model.version, self.model.commit):
-            cols.append(pa.array([value] * n, type=pa.string()))
+        cols.append(pa.array([self.model.name] * n, type=pa.string()))
+        cols.append(pa.array(versions, type=pa.string()))
+        cols.append(pa.array(commits, type=pa.string()))
         if self.classification:
             cols.append(pa.array(np.concatenate(labels), type=pa.int64()))
         cols.append(pa.array(np.concatenate(scores), type=pa.float32()))
@@ -140,7 +149,7 @@ class ParquetLog:
         self._day = _today()
         folder = self.root / self._day
         folder.mkdir(parents=True, exist_ok=True)
-        self._seq += 1
+        self._seq = next(_FILES)  # one sequence for every log of this process: unique names
         self._file = folder / f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq}.parquet"
         self._rows, self._opened = 0, time.time()
         self._writer = pq.ParquetWriter(
@@ -165,8 +174,10 @@ def _inprogress(path: Path) -> Path:
     return path.with_name("." + path.name + ".inprogress")
 
 
-def drain_spool(spool: Path, log: ParquetLog) -> int:
-    """Claim, convert and delete every complete spool file; returns rows written."""
+def drain_spool(spool: Path, log: ParquetLog, route=None) -> int:
+    """Claim, convert and delete every complete spool file; returns rows written.
+    ``route(header)`` may name another log for a record (a --follow switch to a version
+    with other features: its rows go to a Parquet file of its own schema)."""
     rows = 0
     for path in sorted(spool.glob("*.spool")):
         claimed = path.with_name(f".{path.name}.{os.getpid()}.claimed")
@@ -175,10 +186,16 @@ def drain_spool(spool: Path, log: ParquetLog) -> int:
         except FileNotFoundError:
             continue  # another writer took it
         try:
-            table = log.table(claimed.read_bytes())
-            if table is not None:
-                log.write(table)
-                rows += table.num_rows
+            data = claimed.read_bytes()
+            groups: dict[int, tuple[ParquetLog, list[bytes]]] = {}
+            for header, record in split_spool(data) if route is not None else [({}, data)]:
+                target = (route(header) if route is not None else None) or log
+                groups.setdefault(id(target), (target, []))[1].append(record)
+            for target, records in groups.values():
+                table = target.table(b"".join(records))
+                if table is not None:
+                    target.write(table)
+                    rows += table.num_rows
         except Exception as exc:  # noqa: BLE001 - keep the file for a human, go on
             if log.stats is not None:
                 log.stats.add("predlog_errors")
@@ -187,6 +204,57 @@ def drain_spool(spool: Path, log: ParquetLog) -> int:
             continue
         claimed.unlink()
     return rows
+
+
+class Router:
+    """Which log a spool record goes to: its version's schema (from the spec and, after
+    --follow switches, release.json), when that differs from the name's first log."""
+
+    def __init__(self, spec: ServeSpec, make) -> None:
+        self.spec = spec
+        self.make = make  # ModelSpec -> ParquetLog
+        self.versions: dict[tuple[str, str], ModelSpec] = {}
+        self.extra: dict[tuple[str, str], ParquetLog] = {}
+        self._mtime = 0
+        for m in spec.all_models():
+            self.versions[(m.name, m.version)] = m
+
+    def refresh(self) -> None:
+        from mlx.serve.release import read_state, state_path
+
+        try:
+            mtime = os.stat(state_path(self.spec.run_dir)).st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._mtime:
+            self._mtime = mtime
+            for doc in (read_state(self.spec.run_dir) or {}).get("models", []):
+                m = ModelSpec(**doc)
+                self.versions[(m.name, m.version)] = m
+
+    def for_log(self, log: ParquetLog):
+        def route(header: dict):
+            m = self.versions.get((log.model.name, header.get("version") or ""))
+            if m is None or _signature(m) == _signature(log.model):
+                return None
+            key = (m.name, repr(_signature(m)))
+            if key not in self.extra:
+                self.extra[key] = self.make(m)
+            return self.extra[key]
+
+        return route
+
+    def tick(self) -> None:
+        for log in self.extra.values():
+            log.tick()
+
+    def close(self) -> None:
+        for log in self.extra.values():
+            log.close_file()
+
+
+def _signature(m: ModelSpec) -> tuple:
+    return (m.task, tuple(m.classes or ()), tuple((f["name"], f["kind"]) for f in m.features))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,23 +270,39 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: wait for the supervisor's SIGTERM
     stats = WorkerStats(spec.run_dir, "logger")
-    log = ParquetLog(
-        Path(plog.dir),
-        spec.model,
-        max_rows_per_file=plog.max_rows_per_file,
-        max_file_seconds=plog.max_file_seconds,
-        stats=stats,
-    )
-    spool = spool_dir(plog.dir, spec.model.name)
-    spool.mkdir(parents=True, exist_ok=True)
+
+    def make(model: ModelSpec) -> ParquetLog:
+        return ParquetLog(
+            Path(plog.dir),
+            model,
+            max_rows_per_file=plog.max_rows_per_file,
+            max_file_seconds=plog.max_file_seconds,
+            stats=stats,
+        )
+
+    router = Router(spec, make)
+    logs = {}  # one Parquet log per model name; rows carry the version that answered
+    for model in spec.all_models():
+        if model.name not in logs:
+            log = make(model)
+            spool = spool_dir(plog.dir, model.name)
+            spool.mkdir(parents=True, exist_ok=True)
+            logs[model.name] = (spool, log)
     poll = min(max(plog.flush_seconds / 2, 0.05), 1.0)
     parent = os.getppid()
+    routes = {name: router.for_log(log) for name, (_, log) in logs.items()}
     while not stop and os.getppid() == parent:  # also stop when the supervisor is gone
-        drain_spool(spool, log)
-        log.tick()
+        router.refresh()
+        for name, (spool, log) in logs.items():
+            drain_spool(spool, log, routes[name])
+            log.tick()
+        router.tick()
         time.sleep(poll)
-    drain_spool(spool, log)
-    log.close_file()
+    router.refresh()
+    for name, (spool, log) in logs.items():
+        drain_spool(spool, log, routes[name])
+        log.close_file()
+    router.close()
     return 0
 
 

@@ -191,6 +191,7 @@ class _Collector:
         ):
             name = "mlx_prediction_log_" + key.removeprefix("predlog_")
             yield CounterMetricFamily(name, doc, value=_part(a, key)[0])
+        yield from _model_families(self.run_dir)
 
 
 def _buckets(counts: np.ndarray, bounds) -> list[tuple[str, float]]:
@@ -206,3 +207,90 @@ def render(run_dir: Path, model: dict[str, Any]) -> tuple[bytes, bytes]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(Path(run_dir), {k: str(v) for k, v in model.items()}))
     return generate_latest(registry), CONTENT_TYPE_LATEST.encode()
+
+
+# --- per model and version ------------------------------------------------------------
+
+_MODEL_LAYOUT = {"requests": _C, "latency": _LB, "latency_sum": 1, "rejected": 1,
+                 "switched": 1, "shadow_scored": 1, "shadow_dropped": 1, "shadow_errors": 1,
+                 "aborted": 1}  # fmt: skip
+_MODEL_SLOTS = sum(_MODEL_LAYOUT.values())
+_MODEL_AT = {k: sum(list(_MODEL_LAYOUT.values())[:i]) for i, k in enumerate(_MODEL_LAYOUT)}
+RELEASE_COUNTERS = {
+    "rejected": ("mlx_release_rejected", "Versions not switched to (failed a --follow check)."),
+    "switched": ("mlx_release_switched", "Switches to this version by --follow (per worker)."),
+    "shadow_scored": ("mlx_shadow_scored", "Requests scored by this shadow version."),
+    "shadow_dropped": ("mlx_shadow_dropped", "Shadow work dropped because its queue was full."),
+    "shadow_errors": ("mlx_shadow_errors", "Shadow scoring failures (never seen by clients)."),
+    "aborted": ("mlx_canary_aborted", "Automatic aborts of this canary/split version."),
+}
+
+
+class ModelStats:
+    """One worker's counters for one served model version (``mstats-<slot>-<hex>.bin``,
+    the hex naming ``name`` and ``version``), summed across workers by :func:`render`."""
+
+    def __init__(self, run_dir: Path | str, slot: int | str, name: str, version: str) -> None:
+        key = f"{name}\0{version}".encode().hex()
+        path = Path(run_dir) / f"mstats-{slot}-{key}.bin"
+        size = _MODEL_SLOTS * 8
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size != size:
+                os.ftruncate(fd, size)
+            self._mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.a = np.frombuffer(self._mm, dtype=np.float64)
+
+    def observe(self, status: int, seconds: float) -> None:
+        a = self.a
+        a[CODE_INDEX.get(status, _C - 1)] += 1
+        a[_C + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        a[_C + _LB] += seconds
+
+    def rejected(self) -> None:
+        self.a[_MODEL_AT["rejected"]] += 1
+
+    def add(self, key: str, value: float = 1.0) -> None:
+        """One of RELEASE_COUNTERS (switched, shadow_scored, shadow_dropped, ...)."""
+        self.a[_MODEL_AT[key]] += value
+
+
+def _model_stats(run_dir: Path) -> dict[tuple[str, str], np.ndarray]:
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for path in Path(run_dir).glob("mstats-*.bin"):
+        try:
+            name, version = bytes.fromhex(path.stem.rsplit("-", 1)[1]).decode().split("\0")
+        except (ValueError, IndexError):
+            continue
+        data = np.fromfile(path, dtype=np.float64)
+        if data.size == _MODEL_SLOTS:
+            out[(name, version)] = out.get((name, version), 0) + data
+    return out
+
+
+def _model_families(run_dir: Path):
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+    requests = CounterMetricFamily(
+        "mlx_model_requests", "Scoring requests answered, by model, version and status code.",
+        labels=["model", "version", "code"],
+    )  # fmt: skip
+    latency = HistogramMetricFamily(
+        "mlx_model_request_duration_seconds", "Scoring request latency by model and version.",
+        labels=["model", "version"],
+    )  # fmt: skip
+    extra = {k: CounterMetricFamily(n, doc, labels=["model", "version"])
+             for k, (n, doc) in RELEASE_COUNTERS.items()}  # fmt: skip
+    codes = [str(c) for c in CODES] + ["other"]
+    for (name, version), a in sorted(_model_stats(run_dir).items()):
+        for c, code in enumerate(codes):
+            if a[c]:
+                requests.add_metric([name, version, code], a[c])
+        if a[:_C].any():
+            latency.add_metric([name, version], _buckets(a[_C : _C + _LB], LATENCY_BUCKETS), a[_C + _LB])  # fmt: skip
+        for key, family in extra.items():
+            if a[_MODEL_AT[key]]:
+                family.add_metric([name, version], a[_MODEL_AT[key]])
+    return (requests, latency, *extra.values())

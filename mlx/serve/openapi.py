@@ -3,8 +3,8 @@
 ``docs/openapi.yaml`` is the document people read and edit; ``openapi.json`` beside this
 module is the same document as JSON (``python -m mlx.serve.openapi`` rewrites it, and a
 test checks the two agree), so a worker reads it once at start with orjson and never
-imports a YAML parser. Each worker fills in the model it serves: the ``model_name`` and
-``model_version`` path parameters get that one name and version as their only values,
+imports a YAML parser. Each worker fills in the models it serves: the ``model_name`` and
+``model_version`` path parameters get those names and versions as their only values,
 so a client generated from the served document calls this server's model; and when the
 server has no token, the document asks for none.
 """
@@ -23,16 +23,19 @@ def load() -> dict[str, Any]:
     return orjson.loads(JSON_COPY.read_bytes())
 
 
-def openapi_document(model: Any, token: bool) -> bytes:
-    """The document for one served model, as JSON bytes (built once per worker); with no
-    token configured, no route asks for one."""
+def openapi_document(served: list[Any], token: bool) -> bytes:
+    """The document for the served models (``Served`` entries, or models with ``name``
+    and ``version``), as JSON bytes (built once per worker and per switch); with no token
+    configured, no route asks for one."""
     doc = load()
     if not token:
         doc["security"] = []
     params = doc.get("components", {}).get("parameters", {})
-    for key, value in (("model_name", model.name), ("model_version", model.version)):
+    names = list(dict.fromkeys(s.name for s in served))
+    versions = list(dict.fromkeys(s.version for s in served))
+    for key, values in (("model_name", names), ("model_version", versions)):
         if key in params:
-            params[key]["schema"] = {"type": "string", "enum": [value]}
+            params[key]["schema"] = {"type": "string", "enum": values}
     return orjson.dumps(doc)
 
 

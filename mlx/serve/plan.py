@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx.errors import EnvironmentProblem, UsageError
-from mlx.serve.spec import PredictionLogSpec, ServeSpec
+from mlx.serve.spec import PredictionLogSpec, ReleaseSpec, ServeSpec
 
 
 @dataclass
@@ -33,6 +33,10 @@ class ServePlan:
             "url": self.spec.url,
             "workers": self.spec.workers,
             "model": {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5},
+            "models": [
+                {"name": x.name, "version": x.version, "ref": x.ref, "role": x.role}
+                for x in self.spec.all_models()
+            ],
         }
 
     def run(self) -> int:
@@ -68,7 +72,7 @@ def _with_package_on_path() -> None:
 
 def prepare(
     project,
-    ref: str | None,
+    ref: str | list[str] | None,
     *,
     host: str | None = None,
     port: int | None = None,
@@ -81,6 +85,12 @@ def prepare(
     access_log: bool | None = None,
     prediction_log: bool | None = None,
     json_output: bool = False,
+    follow: bool = False,
+    interval: float | None = None,
+    fetch: bool = False,
+    shadow: list[str] | None = None,
+    canary: list[str] | None = None,
+    split: str | None = None,
 ) -> ServePlan:
     """Resolve and verify the model, settle the settings, reserve the port."""
     from mlx.config.sections import ServeConfig
@@ -88,7 +98,36 @@ def prepare(
     from mlx.serve.resolve import resolve_model
 
     cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
-    model = resolve_model(project, ref)
+    rel = cfg.release
+    canaries = _shares([f"{r}={v:g}" for r, v in rel.canary.items()] + list(canary or []), "--canary")  # fmt: skip
+    splits = _shares([f"{r}={v:g}" for r, v in rel.split.items()] + ([split] if split else []), "--split")  # fmt: skip
+    if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
+        raise UsageError(
+            f"--split shares add up to {sum(splits.values()):.0%}, not 100%",
+            hint="e.g. --split churn#prod=50,churn#staging=50",
+        )
+    refs: list[str | None] = [ref] if ref is None or isinstance(ref, str) else [*ref] or [None]
+    if splits and refs == [None]:
+        refs = [next(iter(splits))]  # the first arm of the split is the primary
+    models = [resolve_model(project, r) for r in refs]  # a bad ref: exit 2 naming it
+    for m in models:
+        m.share = splits.pop(m.ref, 0.0)
+    shadows = [resolve_model(project, r) for r in [*rel.shadow, *(shadow or [])]]
+    for m in shadows:
+        m.role = "shadow"
+    arms = []
+    for role, shares in (("canary", canaries), ("split", splits)):
+        for r, share in shares.items():
+            arm = resolve_model(project, r)
+            arm.role, arm.share = role, share
+            arms.append(arm)
+    _check_unique(models + shadows + arms)
+    _check_shares(models, arms)
+    if follow and project is None:
+        raise UsageError("--follow needs an mlx project (mlops.yaml) to read the registry from")
+    if follow and not any(r is not None and "#" in r for r in refs + list(shadow or [])):
+        raise UsageError("--follow watches stages: give a stage ref such as churn#prod")
+    model = models[0]
     base = project.root if project is not None else Path.cwd()
     plog = cfg.prediction_log
     log_dir = Path(plog.dir).expanduser()
@@ -117,7 +156,27 @@ def prepare(
             max_file_seconds=plog.max_file_seconds,
         ),
         json_output=json_output,
+        models=models + shadows + arms,
+        release=ReleaseSpec(
+            follow=follow,
+            interval=10.0 if interval is None else interval,
+            fetch=fetch,
+            config=str(Path(project.path).resolve()) if project is not None else "",
+            refs=[r or "" for r in refs],
+            shadow=[m.ref for m in shadows],
+            shadow_sample=rel.shadow_sample,
+            shadow_queue=rel.shadow_queue,
+            canary={m.ref: m.share for m in arms if m.role == "canary"},
+            split={m.ref: m.share for m in models + arms if m.share and m.role != "canary"},
+            sticky_header=rel.sticky_header,
+            abort_error_rate=rel.abort_error_rate,
+            abort_p99_ratio=rel.abort_p99_ratio,
+            abort_window=rel.abort_window,
+            abort_min_requests=rel.abort_min_requests,
+        ),
     )
+    if spec.release.interval <= 0:
+        raise UsageError(f"--interval must be more than 0 seconds, not {spec.release.interval:g}")
     if spec.workers < 1 or spec.threads < 1:
         raise UsageError("--workers and --threads must be at least 1")
     try:
@@ -130,13 +189,56 @@ def prepare(
     spec.port = reserved.getsockname()[1]
     run_dir = Path(tempfile.mkdtemp(prefix="mlx-serve-"))
     spec.run_dir = str(run_dir)
-    _add_variant(model, run_dir)
+    for i, m in enumerate(spec.all_models()):
+        _add_variant(m, run_dir, i)
     spec_path = run_dir / "spec.json"
     spec.write(spec_path)
     return ServePlan(spec, spec_path, reserved)
 
 
-def _add_variant(model, folder: Path) -> None:
+def _shares(items: list[str], flag: str) -> dict[str, float]:
+    """``REF=10%`` (or ``REF=10``) items, for --split also comma-separated: ref -> 0-1."""
+    out: dict[str, float] = {}
+    for item in items:
+        for part in item.split(",") if flag == "--split" else [item]:
+            ref, sep, pct = part.strip().rpartition("=")
+            if not sep or not ref:
+                raise UsageError(f"{flag} takes REF=PERCENT, not {part!r}", hint=f"e.g. {flag} churn#staging=10%")  # fmt: skip
+            try:
+                value = float(pct.strip().removesuffix("%"))
+            except ValueError:
+                raise UsageError(f"{flag} {part}: {pct!r} is not a percentage", hint="e.g. 10%") from None  # fmt: skip
+            if not 0 <= value <= 100:
+                raise UsageError(f"{flag} {part}: the share must be within 0-100%, not {value:g}%")
+            out[ref] = value / 100
+    return out
+
+
+def _check_shares(models, arms) -> None:
+    """Canary and split arms of one model cannot take more than all of its requests."""
+    total: dict[str, float] = {}
+    for arm in arms:
+        primary = next((m for m in models if m.name == arm.name), models[0])
+        total[primary.name] = total.get(primary.name, primary.share) + arm.share
+    for name, share in total.items():
+        if share > 1 + 1e-6:
+            raise UsageError(f"the canary and split shares of {name} add up to {share:.0%}, more than 100%")  # fmt: skip
+
+
+def _check_unique(models) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for m in models:
+        key = (m.name, m.version)
+        if key in seen:
+            raise UsageError(
+                f"{m.ref!r} and {seen[key]!r} are both {m.name} {m.version}: one name and "
+                "version can be served once",
+                hint="drop one of them",
+            )
+        seen[key] = m.ref
+
+
+def _add_variant(model, folder: Path, index: int | str = 0) -> None:
     """Derive the block variant of the verified model (see variant.py) for the workers."""
     from mlx.serve.model import model_md5
     from mlx.serve.variant import block_variant
@@ -146,6 +248,6 @@ def _add_variant(model, folder: Path) -> None:
         return
     variant = block_variant(data, model.features)
     if variant is not None:
-        path = folder / "model.serving.onnx"
+        path = folder / (f"model-{index}.serving.onnx" if index else "model.serving.onnx")
         path.write_bytes(variant)
         model.serving_path, model.serving_md5 = str(path), model_md5(variant)

@@ -18,6 +18,7 @@ pairs), ``cats`` (one list per categorical feature); the payload is ``num`` floa
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import sys
@@ -33,6 +34,7 @@ import orjson
 from mlx.serve.model import ServedModel
 
 SPOOL = ".spool"
+_SPOOLS = itertools.count(1)  # several spools (one per model version) share a folder
 RECORD = struct.Struct("<II")
 
 
@@ -61,6 +63,7 @@ class PredictionSpool:
         self.added_rows = 0  # written by the event loop only
         self.spooled_rows = 0  # written by the spool thread only
         self._seq = 0
+        self._id = next(_SPOOLS)
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="mlx-prediction-log", daemon=True)
@@ -110,7 +113,7 @@ class PredictionSpool:
         if not data:
             return
         self._seq += 1
-        name = f"{int(time.time() * 1000)}-{os.getpid()}-{self._seq}"
+        name = f"{int(time.time() * 1000)}-{os.getpid()}-{self._id}-{self._seq}"
         tmp = self.dir / f".{name}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -142,6 +145,8 @@ class PredictionSpool:
                 "ts": stamps,  # [[unix seconds, rows], ...] in row order
                 "ids": [[rid, n] for rid, n, k in jobs if k],
                 "cats": cats,
+                "version": model.version,
+                "commit": model.commit,
             }
         )
         parts = [np.ascontiguousarray(num, dtype="<f4").tobytes()]
@@ -154,6 +159,19 @@ class PredictionSpool:
 
 def _kept(jobs) -> int:
     return sum(n for _, n, k in jobs if k)
+
+
+def split_spool(data: bytes) -> list[tuple[dict, bytes]]:
+    """A spool file's records, undecoded: (header, the record's bytes)."""
+    out, pos = [], 0
+    while pos < len(data):
+        hlen, plen = RECORD.unpack_from(data, pos)
+        end = pos + RECORD.size + hlen + plen
+        out.append(
+            (orjson.loads(data[pos + RECORD.size : pos + RECORD.size + hlen]), data[pos:end])
+        )
+        pos = end
+    return out
 
 
 def read_spool(data: bytes, n_num: int, classification: bool):

@@ -32,6 +32,8 @@ class ModelSpec:
     ref: str = ""  # what the user asked for (label for logs and /v2)
     serving_path: str | None = None  # the block variant (variant.py), when it applies
     serving_md5: str | None = None
+    role: str = "primary"  # primary | shadow | canary | split (docs/serving.md, releases)
+    share: float = 0.0  # canary/split: share of its model's requests (0-1)
 
     @classmethod
     def from_metadata(
@@ -62,8 +64,30 @@ class PredictionLogSpec:
 
 
 @dataclass
+class ReleaseSpec:
+    """Releases (docs/serving.md, "Releasing a new model"): follow stages, shadow, canary."""
+
+    follow: bool = False
+    interval: float = 10.0  # seconds between looks at the registry
+    fetch: bool = False  # also fetch the git remote's tags
+    config: str = ""  # mlops.yaml the follower process loads (empty: none, nothing to follow)
+    refs: list[str] = field(default_factory=list)  # the refs given, in order (one per model)
+    shadow: list[str] = field(default_factory=list)  # refs scored off the hot path
+    shadow_sample: float = 1.0
+    shadow_queue: int = 256  # pending shadow batches before shadow work is dropped
+    canary: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1)
+    split: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1), A/B test
+    sticky_header: str = "x-request-key"
+    abort_error_rate: float = 0.05  # canary error rate above primary's + this: abort
+    abort_p99_ratio: float = 3.0  # canary p99 above primary's p99 times this: abort
+    abort_window: int = 200  # requests per model in the sliding window
+    abort_min_requests: int = 20
+    generation: int = 0  # set by a worker that starts from release.json (not in the spec file)
+
+
+@dataclass
 class ServeSpec:
-    model: ModelSpec
+    model: ModelSpec  # the default model (the first one given)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -81,6 +105,8 @@ class ServeSpec:
     prediction_log: PredictionLogSpec = field(default_factory=PredictionLogSpec)
     run_dir: str = ""  # private folder for the spec, metrics and worker state
     json_output: bool = False  # the supervisor prints one JSON line when ready
+    models: list[ModelSpec] = field(default_factory=list)  # every model served, default first
+    release: ReleaseSpec = field(default_factory=ReleaseSpec)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +116,13 @@ class ServeSpec:
         doc = dict(doc)
         doc["model"] = ModelSpec(**doc["model"])
         doc["prediction_log"] = PredictionLogSpec(**doc.get("prediction_log", {}))
+        doc["models"] = [ModelSpec(**m) for m in doc.get("models", [])]
+        doc["release"] = ReleaseSpec(**doc.get("release", {}))
         return cls(**doc)
+
+    def all_models(self) -> list[ModelSpec]:
+        """Every model served, the default first (``models``, or just ``model``)."""
+        return self.models or [self.model]
 
     def write(self, path: Path) -> None:
         """Write owner-only (the spec may hold the bearer token)."""

@@ -58,12 +58,15 @@ class Worker:
             self.error = doc.get("error") or f"worker exited with code {self.proc.poll()}"
 
 
-def _start_log_writer(spec_path: Path) -> subprocess.Popen:
+def _start_log_writer(spec_path: Path, module: str = "mlx.serve.logwriter") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "mlx.serve.logwriter", str(spec_path)],
+        [sys.executable, "-m", module, str(spec_path)],
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr.fileno(),
     )
+
+
+FOLLOWER = "mlx.serve.follower"  # --follow: watches the registry (git, DVC: not in workers)
 
 
 class Supervisor:
@@ -72,6 +75,7 @@ class Supervisor:
         self.spec_path = spec_path
         self.workers: list[Worker] = []
         self.log_writer: subprocess.Popen | None = None
+        self.follower: subprocess.Popen | None = None
         self.stopping = False
         self.restarts: list[float] = []
 
@@ -90,6 +94,8 @@ class Supervisor:
             self._stop_all(kill=True)
             return self._fail(error)
         self._announce()
+        if self.spec.release.follow:  # after the first workers: they serve the spec's models
+            self.follower = _start_log_writer(self.spec_path, FOLLOWER)
         while not self.stopping:
             time.sleep(0.2)
             for i, w in enumerate(self.workers):
@@ -110,6 +116,13 @@ class Supervisor:
                         return self._fail(f"the log writer keeps dying (last exit code {code}); giving up")  # fmt: skip
                     _err(f"mlx serve: log writer exited with code {code}; restarting")
                     self.log_writer = _start_log_writer(self.spec_path)
+            if self.follower is not None and self.follower.poll() is not None and not self.stopping:
+                code = self.follower.returncode
+                if not self._may_restart():
+                    self._stop_all(kill=False)
+                    return self._fail(f"the --follow process keeps dying (last exit code {code}); giving up")  # fmt: skip
+                _err(f"mlx serve: the --follow process exited with code {code}; restarting")
+                self.follower = _start_log_writer(self.spec_path, FOLLOWER)
         codes = self._stop_all(kill=False)
         if not self.spec.json_output:
             print("mlx serve: stopped (in-flight requests drained)", flush=True)
@@ -145,6 +158,14 @@ class Supervisor:
         return "interrupted while starting" if pending else None
 
     def _stop_all(self, kill: bool) -> list[int]:
+        follower = self.follower  # first: no switch starts while the workers drain
+        if follower is not None and follower.poll() is None:
+            follower.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                follower.wait(10)
+            except subprocess.TimeoutExpired:
+                follower.kill()
+                follower.wait()
         for w in self.workers:
             if w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
@@ -191,6 +212,11 @@ class Supervisor:
                 "path": m.onnx_path,
             },
             "infer_url": f"{spec.url}/v2/models/{m.name}/infer",
+            "models": [
+                {"name": x.name, "version": x.version, "ref": x.ref, "role": x.role, "md5": x.md5}
+                for x in spec.all_models()
+            ],
+            "follow": spec.release.follow,
         }
         if spec.json_output:
             sys.stdout.write(json.dumps(doc) + "\n")

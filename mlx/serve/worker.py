@@ -44,9 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from mlx.serve.model import ServedModel
         from mlx.serve.netutil import bind_socket
+        from mlx.serve.release import read_state
+        from mlx.serve.spec import ModelSpec
 
-        model = ServedModel.load(spec.model, threads=spec.threads)
-        model.warmup()
+        state = read_state(spec.run_dir) if spec.release.follow else None
+        mspecs = spec.all_models()
+        if state and len(state.get("models") or []) == len(mspecs):  # restarted after a switch
+            mspecs = [ModelSpec(**m) for m in state["models"]]
+            spec.release.generation = int(state.get("generation", 0))
+        models = []
+        for m in mspecs:
+            model = ServedModel.load(m, threads=spec.threads)
+            model.warmup()
+            models.append((m, model))
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's view: shorter GC pauses
         sock = bind_socket(spec.host, spec.port)
@@ -61,26 +71,37 @@ def main(argv: list[str] | None = None) -> int:
         run = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         run = asyncio.run
-    return run(_serve(spec, model, sock, slot_n, fd))
+    return run(_serve(spec, models, sock, slot_n, fd))
 
 
-async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
+async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int:
     from mlx.serve.accesslog import AccessLog
     from mlx.serve.app import App
     from mlx.serve.http import HttpServer
-    from mlx.serve.metrics import WorkerStats
+    from mlx.serve.metrics import ModelStats, WorkerStats
     from mlx.serve.predlog import PredictionSpool
 
     loop = asyncio.get_running_loop()
     stats = WorkerStats(spec.run_dir, slot)
     plog = spec.prediction_log
-    predlog = None
-    if plog.enabled and plog.sample_rate > 0:
-        predlog = PredictionSpool(
-            Path(plog.dir), model, flush_seconds=plog.flush_seconds, stats=stats
-        )
+    logging = plog.enabled and plog.sample_rate > 0
     access_log = AccessLog() if spec.access_log else None
-    app = App(spec, model, stats=stats, predlog=predlog, access_log=access_log)
+    app = App(spec, models[0][1], stats=stats, access_log=access_log)
+
+    def served(mspec, model):
+        spool = None
+        if logging:
+            spool = PredictionSpool(Path(plog.dir), model, flush_seconds=plog.flush_seconds, stats=stats)  # fmt: skip
+        mstats = ModelStats(spec.run_dir, slot, model.name, model.version)
+        return app.served(model, spool, mstats, mspec.ref, mspec.role, mspec.share)
+
+    app.table.entries = [served(m, model) for m, model in models]
+    app.switched()
+    switcher = None
+    if spec.release.follow:
+        from mlx.serve.switch import Switcher
+
+        switcher = Switcher(app, spec.run_dir, spec.threads, served, spec.release.generation)
     http = HttpServer(
         app.handle,
         max_body=spec.max_body_bytes,
@@ -97,6 +118,10 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
 
     def tick() -> None:
         http.tick()
+        if switcher is not None:
+            switcher.tick()
+        for router in app.routers.values():
+            router.sync()  # a canary another worker aborted
         stats.set_connections(len(http.connections))
         if os.getppid() != parent:  # the supervisor is gone (killed): drain and exit too
             stop.set()
@@ -111,7 +136,7 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
     server.close()
     deadline = time.monotonic() + spec.graceful_seconds
     http.drain()
-    while (http.connections or app.batcher.in_flight) and time.monotonic() < deadline:
+    while (http.connections or app.table.in_flight()) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
         http.drain()
     ticker[0].cancel()
@@ -120,8 +145,12 @@ async def _serve(spec: ServeSpec, model, sock, slot: int, ready_fd: int) -> int:
             conn.transport.close()
     stats.set_connections(0)
     stats.set_queue(0)
-    if predlog is not None:
-        await loop.run_in_executor(None, predlog.close)
+    for entry in app.table.entries + app.table.retiring:
+        if entry.runner is not None:  # shadows score what they queued, into their spools
+            await loop.run_in_executor(None, entry.runner.close)
+    for entry in app.table.entries + app.table.retiring:
+        if entry.spool is not None:
+            await loop.run_in_executor(None, entry.spool.close)
     if access_log is not None:
         access_log.close()
     _dump_modules()
