@@ -64,7 +64,7 @@ kill -TERM "$server" && wait "$server"
 # Releasing the next model (docs/serving.md): a retrained candidate goes to staging and is
 # scored in shadow next to prod; prod is then promoted and `--follow` switches live.
 if [ ${#ref[@]} -gt 0 ]; then
-  python -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"num_iterations: \d+", "num_iterations: 120", t, count=1))' mlops.yaml
+  python -c 'import re, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(re.sub(r"num_iterations: \d+", "num_iterations: 120", t, count=1))' params.yaml
   step git commit -q -am "candidate: 120 trees"
   step mlx train --commit
   step mlx promote --stage staging --force --reason "candidate for shadow"
