@@ -22,8 +22,16 @@ def _meta(root):
 def test_set_overrides_one_run_and_is_recorded(project):
     before = (project / "mlops.yaml").read_text()
     res = run_mlx(
-        "train", "--set", "model.params.num_leaves=5", "--set", "model.seed=11",
-        "--set", "model.params.learning_rate=0.2", "--name", "leaves-5", "--json",
+        "train",
+        "--set",
+        "model.params.num_leaves=5",
+        "--set",
+        "model.seed=11",
+        "--set",
+        "model.params.learning_rate=0.2",
+        "--name",
+        "leaves-5",
+        "--json",
         cwd=project,
     )
     assert res.exit_code == 0, res.output
@@ -94,9 +102,25 @@ def test_bad_name_is_refused_before_training(project):
 
 def test_commit_message_and_dvc_exp_name(project):
     res = run_mlx(
-        "train", "--set", "model.params.num_leaves=4", "--commit",
-        cwd=project, env={"DVC_EXP_NAME": "bold-tern"},
+        "train",
+        "--set",
+        "model.params.num_leaves=4",
+        "--commit",
+        cwd=project,
+        env={"DVC_EXP_NAME": "bold-tern"},
     )
     assert res.exit_code == 0, res.output
     assert _meta(project)["run"]["experiment"] == "bold-tern"
     assert git(project, "log", "-1", "--format=%s").startswith("Train m [bold-tern]:")
+
+
+def test_exporter_fallback_is_a_note_not_a_warning(project, monkeypatch, recwarn):
+    """An onnxruntime without opset-5 TreeEnsemble: the exact slower form, said in a note."""
+    from mlx import api
+    from mlx.train import tree_ensemble5
+
+    monkeypatch.setattr(tree_ensemble5, "supported", lambda: False)
+    monkeypatch.chdir(project)
+    result = api.train(project / "mlops.yaml")
+    assert any(n.startswith("export: this onnxruntime has no") for n in result.notes), result.notes
+    assert not [w for w in recwarn if "TreeEnsemble" in str(w.message)]

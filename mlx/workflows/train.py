@@ -97,7 +97,7 @@ def train(
             ship_data,
             log,
         )
-        meta = runner.train(job, progress)
+        meta = _train_noting_fallbacks(runner, job, progress, notes)
         changed = _install(project, git, staging, model_dir, meta)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -125,6 +125,26 @@ def train(
         )
     result.next_steps.append("mlx eval")
     return result
+
+
+def _train_noting_fallbacks(runner, job, progress, notes: list[str]) -> ModelMetadata:
+    """Train; an exporter fallback (a slower exact graph form, because the installed
+    onnxruntime lacks an operator) becomes a note, not a Python warning on stderr."""
+    import warnings
+
+    from mlx.train.export import ExportFallback
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExportFallback)
+        meta = runner.train(job, progress)
+    for warning in caught:
+        if issubclass(warning.category, ExportFallback):
+            notes.append(f"export: {warning.message}")
+        else:  # not ours to swallow
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return meta
 
 
 def run_info(name: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
