@@ -100,13 +100,13 @@ class SshRunner:
         started = time.perf_counter()
         async with await SshSession.open(self.spec) as session:
             host = Host(session, self.spec, job.log)
-            python, project_dir = await self._prepare(host, git, bundle, job.project)
+            python, project_dir = await self.prepare(host, git, bundle, job.project)
             run = await host.new_run()
             try:
                 paths = await self._stage_inputs(host, python, project_dir, run, inputs, job.log)
                 context = job.context | {
                     "code": {**bundle.to_dict(), "dirty": False},
-                    "runner": self._describe(python, job.ship_data)
+                    "runner": self.describe(python, job.ship_data)
                     | {"run": run.rsplit("/", 1)[-1]},
                 }
                 spec = {
@@ -144,9 +144,12 @@ class SshRunner:
         write_metadata(job.out_dir, meta)
         return meta
 
-    async def _prepare(
+    async def prepare(
         self, host: Host, git: Git, bundle: Bundle, project: ProjectConfig
     ) -> tuple[RemotePython, str]:
+        """The host ready for any stage (train here, validate and eval in
+        :mod:`mlx.runners.ssh_checks`): its Python with mlx, and the bundle's project
+        folder there."""
         await host.setup()
         project_dir = await host.ensure_bundle(git, bundle, dvc_root_prefix(git, project.root))
         python = await host.ensure_python(git, bundle, project_dir)
@@ -168,7 +171,7 @@ class SshRunner:
             paths[item.key] = remote
         return paths
 
-    def _describe(self, python: RemotePython, shipped: bool = False) -> dict[str, Any]:
+    def describe(self, python: RemotePython, shipped: bool = False) -> dict[str, Any]:
         info = python.info
         out = {
             "name": self.name,

@@ -39,7 +39,7 @@ def validate(
     async def go() -> tuple[dict[str, Any], dict[str, Any]]:
         async with await SshSession.open(runner.spec) as session:
             host = Host(session, runner.spec, log)
-            python, project_dir = await runner._prepare(host, git, bundle, project)
+            python, project_dir = await runner.prepare(host, git, bundle, project)
             run = await host.new_run()
             try:
                 await host.pull(
@@ -56,7 +56,7 @@ def validate(
                 raise remote_error(doc["error"], host.s.label)
             report = doc["data"]
             report["path"] = f"{host.s.label}:{inputs[0].rel}"
-            return report, runner._describe(python) | {"bundle": bundle.tree}
+            return report, runner.describe(python) | {"bundle": bundle.tree}
 
     return run_sync(go)
 
@@ -89,7 +89,7 @@ def evaluate(
     async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         async with await SshSession.open(runner.spec) as session:
             host = Host(session, runner.spec, log)
-            python, project_dir = await runner._prepare(host, git, bundle, project)
+            python, project_dir = await runner.prepare(host, git, bundle, project)
             run = await host.new_run()
             try:
                 await host.pull(
@@ -129,7 +129,7 @@ def evaluate(
                         raise IntegrityError(f"{rel} from {host.s.label} arrived corrupt")
             finally:
                 await host.remove(run)
-            info = runner._describe(python) | {"bundle": bundle.tree}
+            info = runner.describe(python) | {"bundle": bundle.tree}
             return manifest["doc"], manifest["plots"], info
 
     return run_sync(go)
