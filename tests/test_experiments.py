@@ -167,3 +167,10 @@ def test_tune_apply_writes_params_yaml_and_dvc_sees_it(example_project):
     assert (p / "params.yaml").read_text().startswith("# The params that change the model")
     status = dvc(p, "status", "train").stdout
     assert "params.yaml" in status and "modified" in status, status
+    # the next train records the trial it trains with
+    assert run_mlx("train", cwd=p).exit_code == 0
+    meta = json.loads((p / "models/churn/metadata.json").read_text())
+    assert meta["run"]["tune"]["trial"] == doc["best"]["trial"]
+    assert meta["run"]["tune"]["table"] == "models/churn/tune/trials.json"
+    lineage = run_mlx("lineage", "--json", cwd=p).json()
+    assert lineage["run"]["tune"]["trial"] == doc["best"]["trial"]

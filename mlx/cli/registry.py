@@ -143,6 +143,8 @@ def _render_lineage(out: Output, lin) -> None:
         label = run.get("name") or run.get("experiment") or "-"
         if run.get("experiment") and run.get("name"):
             label += f" (experiment {run['experiment']})"
+        if run.get("tune"):
+            label += f"; params of tune#{run['tune'].get('trial')} ({run['tune'].get('table')})"
         if run.get("overrides"):
             label += "; --set " + " ".join(f"{k}={v}" for k, v in run["overrides"].items())
         rows.append(["run", label])

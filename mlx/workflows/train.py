@@ -80,6 +80,9 @@ def train(
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     run = run_info(name, project.overrides)
+    trial = _applied_trial(project)
+    if trial:
+        run["tune"] = trial
     if run:
         context["run"] = run
     model_dir = project.model_dir
@@ -145,6 +148,34 @@ def _train_noting_fallbacks(runner, job, progress, notes: list[str]) -> ModelMet
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return meta
+
+
+def _applied_trial(project: ProjectConfig) -> dict[str, Any] | None:
+    """The ``mlx tune`` trial whose params this run trains with (after ``--apply``):
+    the model folder's trials table has a best trial and every one of its params is
+    what the config now sets."""
+    from mlx.experiments.trials import read_table, table_path
+
+    path = table_path(project.model_dir)
+    try:
+        table = read_table(path)
+    except Exception:  # an unreadable table only loses this hint, never the train
+        return None
+    best = (table or {}).get("best") or {}
+    params = best.get("params")
+    if not isinstance(params, dict) or not params:
+        return None
+    current = project.config.model.params
+    if any(current.get(k) != v for k, v in params.items()):
+        return None
+    study = (table or {}).get("study") or {}
+    return {
+        "table": project.relative(path),
+        "study": study.get("id"),
+        "trial": best.get("trial"),
+        "value": best.get("value"),
+        "metric": (table or {}).get("metric"),
+    }
 
 
 def run_info(name: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
