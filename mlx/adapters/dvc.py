@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,16 +292,7 @@ def declare(
 ) -> bool:
     """Add or update entries in ``dvc.yaml``: an artifact (``{"name", "path", ...}``), a
     metrics file, plot definitions. Returns whether the file changed."""
-    from dvc.utils.serialize import modify_yaml
-
-    path = root / "dvc.yaml"
-    before = path.read_text(encoding="utf-8") if path.exists() else None
-    if before is not None:
-        try:
-            yamlsafe.compose(before)
-        except yamlsafe.yaml.YAMLError as exc:
-            raise DvcError(f"{path}: refusing to edit it: {_yaml_problem(exc)}") from None
-    with modify_yaml(str(path)) as doc:
+    with _edit_dvc_yaml(root) as (doc, changed):
         if artifact is not None:
             entry = {k: v for k, v in artifact.items() if k != "name"}
             artifacts = doc.setdefault("artifacts", {})
@@ -316,7 +307,7 @@ def declare(
             keys = {next(iter(p)) if isinstance(p, dict) else p for p in listed}
             if next(iter(plot)) not in keys:
                 listed.append(plot)
-    return before != path.read_text(encoding="utf-8")
+    return changed()
 
 
 def stages(root: Path) -> dict[str, Any]:
@@ -335,10 +326,21 @@ def stages(root: Path) -> dict[str, Any]:
 def set_stages(root: Path, wanted: dict[str, dict[str, Any]]) -> bool:
     """Write these stages into ``dvc.yaml`` (comment-preserving, other stages and
     sections kept). Returns whether the file changed."""
-    from dvc.utils.serialize import modify_yaml
-
     if all(stages(root).get(name) == spec for name, spec in wanted.items()):
         return False
+    with _edit_dvc_yaml(root) as (doc, changed):
+        section = doc.setdefault("stages", {})
+        for name, spec in wanted.items():
+            section[name] = spec
+    return changed()
+
+
+@contextlib.contextmanager
+def _edit_dvc_yaml(root: Path) -> Iterator[tuple[Any, Callable[[], bool]]]:
+    """DVC's comment-preserving edit of ``dvc.yaml``, refused when the file is not
+    bounded, valid YAML; yields the document and a "did the file change" check."""
+    from dvc.utils.serialize import modify_yaml
+
     path = root / "dvc.yaml"
     before = path.read_text(encoding="utf-8") if path.exists() else None
     if before is not None:
@@ -347,10 +349,7 @@ def set_stages(root: Path, wanted: dict[str, dict[str, Any]]) -> bool:
         except yamlsafe.yaml.YAMLError as exc:
             raise DvcError(f"{path}: refusing to edit it: {_yaml_problem(exc)}") from None
     with modify_yaml(str(path)) as doc:
-        section = doc.setdefault("stages", {})
-        for name, spec in wanted.items():
-            section[name] = spec
-    return before != path.read_text(encoding="utf-8")
+        yield doc, lambda: before != path.read_text(encoding="utf-8")
 
 
 def default_remote(root: Path) -> str | None:

@@ -122,15 +122,12 @@ def _read_yaml(text: str, filename: str) -> tuple[dict, dict, dict]:
     marks: dict[Path_, yaml.Mark] = {}
     key_marks: dict[Path_, yaml.Mark] = {}
     _index_marks(node, (), marks, key_marks)
-    loader = yaml.SafeLoader("")
     try:
-        data = loader.construct_document(node)
+        data = yamlsafe.construct(node)
     except yaml.YAMLError as exc:  # e.g. a bad timestamp or duplicate-anchor problem
         raise ConfigError(
             f"{filename} is not valid YAML", [ConfigIssue(filename, "", str(exc))]
         ) from None
-    finally:
-        loader.dispose()
     if not isinstance(data, dict):
         issue = ConfigIssue(
             filename, "", f"expected a mapping at the top level, got {type(data).__name__}", 1

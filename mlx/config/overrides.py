@@ -52,14 +52,7 @@ def _value(key: str, text: str) -> Any:
     if text.strip() == "":
         return ""
     try:
-        node = yamlsafe.compose(text, max_nodes=10_000)
-        if node is None:
-            return None
-        loader = yaml.SafeLoader("")
-        try:
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
+        return yamlsafe.safe_load(text, max_nodes=10_000)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         raise UsageError(

@@ -25,6 +25,7 @@ from mlx.adapters import dvc
 from mlx.config.loader import PARAMS_FILE_KEYS
 from mlx.config.model import ProjectConfig
 from mlx.model_files import EVAL_PLOTS, EVAL_SCORES, METADATA
+from mlx.util import yamlsafe
 
 STAGES = ("train", "eval")
 
@@ -60,21 +61,14 @@ def _params(project: ProjectConfig) -> list[Any]:
     """The model-changing keys, where they live: the params file (DVC's ``-S`` edits
     it) or, without one, ``mlops.yaml`` itself (only keys present: DVC refuses a
     declared param that is missing from the file)."""
-    from mlx.util import yamlsafe
-
     cfg = project.config
-    if cfg.params_file:
-        path = project.resolve(cfg.params_file)
-        doc = _load(path, yamlsafe)
-        keys = [k for k in PARAMS_FILE_KEYS if _has(doc, k)]
-        name = project.relative(path)
-        return [{name: keys}] if keys else []
-    doc = _load(project.path, yamlsafe)
+    path = project.resolve(cfg.params_file) if cfg.params_file else project.path
+    doc = _load(path)
     keys = [k for k in PARAMS_FILE_KEYS if _has(doc, k)]
-    return [{project.relative(project.path): keys}] if keys else []
+    return [{project.relative(path): keys}] if keys else []
 
 
-def _load(path: Path, yamlsafe: Any) -> Any:
+def _load(path: Path) -> Any:
     try:
         return yamlsafe.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yamlsafe.yaml.YAMLError):  # the config loader reports those

@@ -157,24 +157,20 @@ def _applied_trial(project: ProjectConfig) -> dict[str, Any] | None:
     from mlx.experiments.trials import read_table, table_path
 
     path = table_path(project.model_dir)
-    try:
-        table = read_table(path)
-    except Exception:  # an unreadable table only loses this hint, never the train
-        return None
+    table = read_table(path)  # None when absent or not a trials table
     best = (table or {}).get("best") or {}
     params = best.get("params")
-    if not isinstance(params, dict) or not params:
+    if not table or not isinstance(params, dict) or not params:
         return None
     current = project.config.model.params
     if any(current.get(k) != v for k, v in params.items()):
         return None
-    study = (table or {}).get("study") or {}
     return {
         "table": project.relative(path),
-        "study": study.get("id"),
+        "study": (table.get("study") or {}).get("id"),
         "trial": best.get("trial"),
         "value": best.get("value"),
-        "metric": (table or {}).get("metric"),
+        "metric": table.get("metric"),
     }
 
 
