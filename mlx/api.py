@@ -7,12 +7,30 @@ functions that need them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config import load_project
 from mlx.config.model import ProjectConfig
+
+if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types only
+    from mlx.ci.precommit import PreCommitResult
+    from mlx.ci.prepush import PrePushResult
+    from mlx.experiments.diff import DiffResult
+    from mlx.experiments.runs import RunsResult
+    from mlx.monitor.compare import Comparison
+    from mlx.monitor.engine import MonitorReport
+    from mlx.registry.lineage import Lineage
+    from mlx.registry.materialize import LocalModel
+    from mlx.registry.promote import RegistryChange
+    from mlx.registry.queries import CheckRefResult, HistoryResult, ShowResult
+    from mlx.registry.refs import ResolvedModel
+    from mlx.scaffold import InitResult
+    from mlx.workflows.evaluate import EvalResult
+    from mlx.workflows.train import TrainResult
+    from mlx.workflows.tune import TuneResult
+    from mlx.workflows.validate import ValidateResult
 
 
 def init(
@@ -21,7 +39,7 @@ def init(
     remote: str | None = None,
     hooks: bool = False,
     ci: str | None = None,
-):
+) -> InitResult:
     """Create or complete an mlx project in ``path``; see :mod:`mlx.scaffold`.
 
     ``hooks`` installs the git hooks (:mod:`mlx.ci.hooks`); ``ci="github"`` writes the
@@ -32,120 +50,33 @@ def init(
     return init_project(Path(path), example=example, remote=remote, hooks=hooks, ci=ci)
 
 
-@dataclass
-class ValidateResult:
-    config_path: str
-    model: str
-    task: str
-    data: Any = None  # ValidationReport when data was checked
-    schema_written: str | None = None
-    notes: list[str] = field(default_factory=list)
-    runner: dict[str, Any] | None = None  # where the data check ran, when not here
-
-    @property
-    def ok(self) -> bool:
-        return self.data is None or self.data.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "config": {
-                "path": self.config_path,
-                "valid": True,
-                "model": self.model,
-                "task": self.task,
-            },
-            "data": self.data.to_dict() if self.data is not None else None,
-            "schema_written": self.schema_written,
-            "notes": self.notes,
-            **({"runner": self.runner} if self.runner else {}),
-        }
-
-
 def validate(
     config: Path | str | None = None,
     config_only: bool = False,
     infer: bool = False,
     data: Path | str | None = None,
     runner: str | None = None,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> ValidateResult:
     """Check the config, then (unless ``config_only``) the data against its rules.
 
     ``infer`` first writes a pandera schema inferred from the data to ``data.schema``
     (or ``schema.yaml`` beside the training data) and then validates against it.
     ``runner`` (an ssh runner) checks the committed data on that host instead; the
-    config is always checked here.
+    config is always checked here. See :mod:`mlx.workflows.validate`.
     """
-    project = load_project(config)
-    cfg = project.config
-    result = ValidateResult(str(project.path), cfg.model.name, cfg.model.task)
-    if config_only:
-        return result
-    from mlx.data import validate as validation
+    from mlx.workflows.validate import run_validation
 
-    target = project.resolve(data) if data is not None else project.resolve(cfg.data.train)
-    if runner is not None and _remote_validate(project, runner, target, infer, result, log):
-        return result
-    if infer:
-        result.schema_written, note = _infer_schema(project, target)
-        if note:
-            result.notes.append(note)
-            project = _with_schema(project, result.schema_written)
-    result.data = validation.validate_file(project, target)
-    return result
-
-
-def _remote_validate(project, runner, target, infer, result, log) -> bool:
-    """Validate on the runner's host when it is an ssh runner; returns whether it did."""
-    from mlx.errors import UsageError
-
-    name, spec = project.runner(runner)
-    if spec.kind != "ssh":
-        if spec.kind == "dask":
-            result.notes.append(f"runner {name!r} is a Dask cluster; validate ran here")
-        return False
-    if infer:
-        raise UsageError("--infer writes a schema into this work tree; run it without --runner")
-    from mlx.data.report import Failure, ValidationReport
-    from mlx.runners import get_runner
-    from mlx.runners.ssh import SshRunner
-    from mlx.runners.ssh_checks import validate as remote
-
-    ssh = get_runner(project, name)
-    assert isinstance(ssh, SshRunner)  # spec.kind is "ssh"
-    report, result.runner = remote(ssh, project, target, log)
-    failures = [Failure(**f) for f in report.pop("failures")]
-    report.pop("ok", None)
-    result.data = ValidationReport(**report, failures=failures)
-    return True
-
-
-def _infer_schema(project: ProjectConfig, data_path: Path) -> tuple[str, str | None]:
-    from mlx.data import schema as schema_mod
-    from mlx.data.validate import read_training_frame
-    from mlx.util.atomic import write_text
-
-    cfg = project.config
-    frame = read_training_frame(project, data_path)
-    specs = schema_mod.infer_specs(frame, cfg.data)
-    ref = cfg.data.schema_file or str(Path(cfg.data.train).parent / "schema.yaml")
-    write_text(project.resolve(ref), schema_mod.schema_yaml(specs, cfg.data, cfg.model.task))
-    note = None
-    if cfg.data.schema_file is None:
-        note = f"wrote {ref}; add `schema: {ref}` under `data:` in {project.path.name} to use it"
-    return ref, note
-
-
-def _with_schema(project: ProjectConfig, ref: str) -> ProjectConfig:
-    data = project.config.data.model_copy(update={"schema_file": ref})
-    return ProjectConfig(project.config.model_copy(update={"data": data}), project.path)
+    return run_validation(
+        load_project(config), config_only=config_only, infer=infer, data=_path(data),
+        runner=runner, log=log,
+    )  # fmt: skip
 
 
 # --- registry ------------------------------------------------------------------------
 
 
-def resolve_model(ref: str | None = None, config: Path | str | None = None):
+def resolve_model(ref: str | None = None, config: Path | str | None = None) -> ResolvedModel:
     """What a model reference names (``NAME#STAGE``, ``NAME@vX.Y.Z``, commit, folder...).
 
     Returns :class:`mlx.registry.refs.ResolvedModel`; :class:`RefError` if it names nothing.
@@ -155,7 +86,9 @@ def resolve_model(ref: str | None = None, config: Path | str | None = None):
     return resolve(load_project(config), ref)
 
 
-def open_model(ref: str | None = None, config: Path | str | None = None, native: bool = False):
+def open_model(
+    ref: str | None = None, config: Path | str | None = None, native: bool = False
+) -> LocalModel:
     """Resolve ``ref`` and give it a local folder with verified ``model.onnx`` + metadata.
 
     Returns :class:`mlx.registry.materialize.LocalModel`.
@@ -179,29 +112,16 @@ def promote(
     rollback: bool = False,
     unassign: bool = False,
     config: Path | str | None = None,
-):
+) -> RegistryChange:
     """Register (if needed) and assign ``stage``; or roll the stage back / unassign it.
 
     Returns :class:`mlx.registry.promote.RegistryChange`; refusals raise
     :class:`mlx.errors.PromotionRefused` (exit 1).
     """
-    from mlx.errors import UsageError
-    from mlx.registry import promote as P
+    from mlx.registry.promote import change_stage
 
-    project = load_project(config)
-    if rollback and unassign:
-        raise UsageError("--rollback and --unassign are exclusive")
-    if rollback or unassign:
-        if version or bump or force:
-            raise UsageError("--version, --bump and --force apply to promotions, not rollbacks")
-    if rollback:
-        return P.rollback(
-            project, ref or project.config.model.name, stage=stage, reason=reason, push=push
-        )
-    if unassign:
-        return P.demote(project, ref, stage=stage, reason=reason, push=push)
-    return P.promote(
-        project,
+    return change_stage(
+        load_project(config),
         ref,
         stage=stage,
         version=version,
@@ -209,6 +129,8 @@ def promote(
         force=force,
         reason=reason,
         push=push,
+        rollback=rollback,
+        unassign=unassign,
     )
 
 
@@ -219,7 +141,7 @@ def demote(
     reason: str | None = None,
     push: bool = False,
     config: Path | str | None = None,
-):
+) -> RegistryChange:
     """Unassign ``stage`` from its current holder (or from the version ``ref`` names)."""
     from mlx.registry.promote import demote as _demote
 
@@ -233,7 +155,7 @@ def deprecate(
     reason: str | None = None,
     push: bool = False,
     config: Path | str | None = None,
-):
+) -> RegistryChange:
     """Deprecate an artifact (``NAME@deprecated``) or deregister a version (``NAME@vX.Y.Z!``)."""
     from mlx.registry.deprecate import deprecate as _deprecate
 
@@ -241,21 +163,21 @@ def deprecate(
     return _deprecate(project, name or project.config.model.name, version, reason=reason, push=push)
 
 
-def show(name: str | None = None, config: Path | str | None = None):
+def show(name: str | None = None, config: Path | str | None = None) -> ShowResult:
     """Registry state: artifacts, latest versions, stage holders."""
     from mlx.registry.queries import show as _show
 
     return _show(load_project(config), name)
 
 
-def history(name: str | None = None, config: Path | str | None = None):
+def history(name: str | None = None, config: Path | str | None = None) -> HistoryResult:
     """The journal of registry events, newest first."""
     from mlx.registry.queries import history as _history
 
     return _history(load_project(config), name)
 
 
-def lineage(ref: str | None = None, config: Path | str | None = None):
+def lineage(ref: str | None = None, config: Path | str | None = None) -> Lineage:
     """Commit, data, params, seed, metrics, parent version, runner, packages of a model."""
     from mlx.registry.lineage import lineage as _lineage
 
@@ -269,21 +191,21 @@ def runs(
     sort: str | None = None,
     limit: int | None = None,
     passed_only: bool = False,
-):
+) -> RunsResult:
     """Every trained run reachable from Git (branches, registry versions, DVC experiments)."""
     from mlx.experiments.runs import list_runs
 
     return list_runs(load_project(config), pattern, all_branches, sort, limit, passed_only)
 
 
-def diff(ref_a: str, ref_b: str | None = None, config: Path | str | None = None):
+def diff(ref_a: str, ref_b: str | None = None, config: Path | str | None = None) -> DiffResult:
     """What changed between two models and what it did (params, code, data, metrics)."""
     from mlx.experiments.diff import diff_models
 
     return diff_models(load_project(config), ref_a, ref_b)
 
 
-def check_ref(ref: str, config: Path | str | None = None):
+def check_ref(ref: str, config: Path | str | None = None) -> CheckRefResult:
     """What a registry tag means (event, name, version, stage); for CI on tag pushes."""
     from mlx.adapters.git import Git
     from mlx.registry.queries import check_ref as _check_ref
@@ -303,7 +225,7 @@ def monitor_compare(
     since: str | None = None,
     labels: Path | str | None = None,
     access_log: Path | str | None = None,
-):
+) -> Comparison:
     """Compare two served versions on the prediction logs (``logs``, default
     ``serve.prediction_log.dir``): agreement, score shift, latency, and with ``labels``
     each one's live metrics and a significance test; see :mod:`mlx.monitor.compare`."""
@@ -335,52 +257,33 @@ def monitor(
     summary: Path | str | None = None,
     score: bool = True,
     on_drift: str | None = None,
-):
+) -> MonitorReport:
     """Compare current data (a file or a prediction-log folder) with a model's reference.
 
     ``ref`` is a model folder (default: the config's model folder). Returns a
     :class:`mlx.monitor.engine.MonitorReport`; ``report``/``summary`` write HTML and
     markdown; under GitHub Actions the verdict also goes to ``$GITHUB_OUTPUT``.
-    ``on_drift="retrain"`` (default: ``monitor.on_drift``) retrains on drift.
+    ``on_drift="retrain"`` (default: ``monitor.on_drift``) retrains on drift; see
+    :mod:`mlx.workflows.monitoring`.
     """
-    from mlx.errors import UsageError
-    from mlx.monitor import outputs, pipeline
-    from mlx.monitor.current import parse_since
+    from mlx.workflows.monitoring import run_monitor
 
-    project = _optional_project(config, required=ref is None or current is None)
-    model = pipeline.open_reference(project, ref)
-    if current is not None:
-        current_path = Path(current)
-    elif project is not None and project.config.monitor.current:
-        current_path = project.resolve(project.config.monitor.current)
-    else:
-        raise UsageError(
-            "no current data", hint="pass --current FILE|LOGDIR or set monitor.current"
-        )
-    result = pipeline.monitor(
-        project,
-        model,
-        current_path,
-        since=parse_since(since) if since else None,
-        reference_file=Path(reference) if reference is not None else None,
-        labels_file=Path(labels) if labels is not None else None,
+    return run_monitor(
+        _optional_project(config, required=ref is None or current is None),
+        ref,
+        _path(current),
+        since=since,
+        reference=_path(reference),
+        labels=_path(labels),
+        report=_path(report),
+        summary=_path(summary),
         score=score,
+        on_drift=on_drift,
     )
-    action = on_drift or (project.config.monitor.on_drift if project else "none")
-    if action == "retrain" and result.drift:
-        from mlx.workflows.retrain import retrain
 
-        if project is None:
-            raise UsageError("--on-drift retrain needs an mlops.yaml")
-        result.retrain = retrain(project, result)
-    html = outputs.write_html(result, Path(report)) if report is not None else None
-    if html is not None:
-        result.outputs["report"] = str(html)
-    if summary is not None:
-        result.outputs["summary"] = str(outputs.write_summary(result, Path(summary)))
-    if outputs.write_github(result, html):
-        result.outputs["github"] = outputs.github_outputs(result, html)
-    return result
+
+def _path(value: Path | str | None) -> Path | None:
+    return Path(value) if value is not None else None
 
 
 def _optional_project(config: Path | str | None, required: bool) -> ProjectConfig | None:
@@ -401,12 +304,12 @@ def train(
     config: Path | str | None = None,
     runner: str | None = None,
     commit: bool = False,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
     ship_data: bool = False,
-    log=None,
+    log: Callable[[str], None] | None = None,
     overrides: list[str] | dict[str, Any] | None = None,
     name: str | None = None,
-):
+) -> TrainResult:
     """Train, export to ONNX, check parity, track with DVC; see :mod:`mlx.workflows.train`.
 
     ``runner`` names a runner from ``runners:`` (see docs/runners.md); ``log`` receives
@@ -433,8 +336,8 @@ def evaluate(
     ref: str | None = None,
     commit: bool = False,
     runner: str | None = None,
-    log=None,
-):
+    log: Callable[[str], None] | None = None,
+) -> EvalResult:
     """Evaluate a model (default: the working-tree model) with gates and checks.
 
     ``runner`` (an ssh runner) scores the committed model on that host; results are
@@ -444,46 +347,16 @@ def evaluate(
     return run_evaluation(load_project(config), ref, commit=commit, runner=runner, log=log)
 
 
-def _score_batch_on_runner(project, runner, spec, input, output, on_error, progress):
-    """Batch scoring on a dask runner; None for the local runner (score here)."""
-    from mlx.errors import UsageError
-
-    if project is None:
-        raise UsageError("--runner needs a project (its mlops.yaml names the runners)")
-    name, runner_spec = project.runner(runner)
-    if runner_spec.kind == "local":
-        return None
-    if runner_spec.kind != "dask":
-        raise UsageError(
-            f"runner {name!r} is {runner_spec.kind}; batch scoring runs locally or on a dask runner",
-            hint="run `mlx serve --batch` on that host, or use a dask runner",
-        )
-    from mlx.runners import require_extra
-
-    require_extra("dask", f"the dask runner {name!r}", "distributed", "dask.dataframe")
-    from mlx.runners.dask_score import score_file_on_cluster
-
-    cfg = project.config.serve
-    return score_file_on_cluster(
-        runner_spec,
-        name,
-        spec,
-        Path(input),
-        Path(output),
-        on_error=on_error or cfg.batch.on_error,
-        allow_non_finite=cfg.allow_non_finite,
-        progress=progress,
-    )
-
-
-def hook_pre_commit(config: Path | str | None = None):
+def hook_pre_commit(config: Path | str | None = None) -> PreCommitResult:
     """The pre-commit hook's checks: the staged config, the data when it changed."""
     from mlx.ci.precommit import pre_commit
 
     return pre_commit(config)
 
 
-def hook_pre_push(lines, remote: str | None = None, config: Path | str | None = None):
+def hook_pre_push(
+    lines: Iterable[str], remote: str | None = None, config: Path | str | None = None
+) -> PrePushResult:
     """The pre-push hook's check: registry tags only leave with their files in the DVC
     remote. ``lines`` are git's pre-push input lines."""
     from mlx.ci.prepush import pre_push
@@ -528,34 +401,25 @@ def score_batch(
     on_error: str | None = None,
     chunk_rows: int | None = None,
     threads: int | None = None,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
     runner: str | None = None,
-):
+) -> Any:
     """Score a CSV/Parquet file into another with the model ``ref``; see
     :mod:`mlx.scoring.files`. Bad rows: ``on_error`` fail (exit 1) or skip (reported).
     ``runner`` names a dask runner: partitions are scored on its workers
-    (:mod:`mlx.runners.dask_score`)."""
-    from mlx.config.sections import ServeConfig
-    from mlx.scoring.files import score_file
-    from mlx.serve.model import ServedModel
-    from mlx.serve.resolve import resolve_model
+    (:mod:`mlx.runners.dask_score`). Returns the scorer's result (``to_dict()``)."""
+    from mlx.workflows.score import score_batch as run
 
-    project = _serving_project(config, ref)
-    cfg = project.config.serve if project is not None else ServeConfig()
-    spec = resolve_model(project, ref)
-    if runner is not None:
-        scored = _score_batch_on_runner(project, runner, spec, input, output, on_error, progress)
-        if scored is not None:
-            return scored
-    model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
-    return score_file(
-        model,
+    return run(
+        _serving_project(config, ref),
+        ref,
         Path(input),
         Path(output),
-        chunk_rows=chunk_rows or cfg.batch.chunk_rows,
-        on_error=on_error or cfg.batch.on_error,
-        allow_non_finite=cfg.allow_non_finite,
+        on_error=on_error,
+        chunk_rows=chunk_rows,
+        threads=threads,
         progress=progress,
+        runner=runner,
     )
 
 
@@ -564,8 +428,8 @@ def tune(
     trials: int | None = None,
     jobs: int | None = None,
     apply: bool = False,
-    progress=None,
-):
+    progress: Callable[..., None] | None = None,
+) -> TuneResult:
     """Hyperparameter search over ``tune.space`` (Optuna TPE + median pruning); every
     trial is recorded in ``<model.path>/tune/trials.json``; see :mod:`mlx.workflows.tune`.
 

@@ -85,13 +85,14 @@ def test_failing_gate_exits_1_with_table(cli, trained):
 
 def test_change_gates_against_a_baseline(trained, tmp_path):
     from mlx.config import load_project
+    from mlx.registry.materialize import Baseline
     from mlx.workflows.evaluate import evaluate
 
     baseline_dir = tmp_path / "baseline"
     shutil.copytree(trained / "models/churn", baseline_dir)
     project = load_project(trained / "mlops.yaml")
     same = evaluate(
-        project, baseline={"ref": "churn#prod", "version": "v1.0.0", "model_dir": str(baseline_dir)}
+        project, baseline=Baseline(ref="churn#prod", version="v1.0.0", model_dir=str(baseline_dir))
     )
     (gate,) = [g for g in same.doc["gates"]["results"] if g["rule"] == "max_degradation"]
     assert gate["passed"] and gate["baseline"] == gate["value"]
@@ -103,7 +104,7 @@ def test_change_gates_against_a_baseline(trained, tmp_path):
     api.train(trained / "mlops.yaml")
     worse = evaluate(
         load_project(trained / "mlops.yaml"),
-        baseline={"ref": "churn#prod", "model_dir": str(baseline_dir)},
+        baseline=Baseline(ref="churn#prod", model_dir=str(baseline_dir)),
     )
     (gate,) = [g for g in worse.doc["gates"]["results"] if g["rule"] == "max_degradation"]
     assert not gate["passed"] and not worse.passed

@@ -74,6 +74,8 @@ def _render(out: Output, result) -> None:
     for name, check in doc["checks"].items():
         mark = "[green]pass[/]" if check["passed"] else "[red]FAIL[/]"
         out.print(f"{mark} {name.replace('_', ' ')}: {escape(check['reason'])}")
+    for note in result.notes:
+        out.print(f"[dim]note[/] {escape(note)}")
     if result.runner and result.runner.get("where") != "here":
         out.print(
             f"ran on {escape(str(result.runner.get('address')))} (runner {result.runner['name']})"

@@ -38,13 +38,14 @@ def hook(
         from mlx import api
 
         if name is HookName.pre_commit:
-            result = api.hook_pre_commit(config)
-            out.emit(result.to_dict(), lambda o: _render_pre_commit(o, result))
+            staged = api.hook_pre_commit(config)
+            out.emit(staged.to_dict(), lambda o: _render_pre_commit(o, staged))
+            finish(staged.ok)
         else:
             remote = args[0] if args else None
-            result = api.hook_pre_push(sys.stdin.read().splitlines(), remote, config)
-            out.emit(result.to_dict(), lambda o: _render_pre_push(o, result))
-        finish(result.ok)
+            pushed = api.hook_pre_push(sys.stdin.read().splitlines(), remote, config)
+            out.emit(pushed.to_dict(), lambda o: _render_pre_push(o, pushed))
+            finish(pushed.ok)
 
 
 def _render_pre_commit(out: Output, result) -> None:

@@ -117,16 +117,16 @@ def monitor(
         from mlx.errors import UsageError
 
         if compare is not None:
-            result = api.monitor_compare(
+            compared = api.monitor_compare(
                 compare[0], compare[1], config=config, logs=current, since=since,
                 labels=labels, access_log=access_log,
             )  # fmt: skip
             if markdown and not json_output:
                 from mlx.monitor.compare import markdown as to_markdown
 
-                out.console.print(to_markdown(result), markup=False, highlight=False)
+                out.console.print(to_markdown(compared), markup=False, highlight=False)
                 return
-            out.emit(result.to_dict(), lambda o: _render_compare(o, result))
+            out.emit(compared.to_dict(), lambda o: _render_compare(o, compared))
             return
 
         if on_drift not in (None, "none", "retrain"):

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mlx.adapters import dvc
-from mlx.config.model import ProjectConfig
+from mlx.config.model import MlxConfig, ProjectConfig
 from mlx.errors import DataNotAvailable, UsageError
 from mlx.metadata import DataInfo, ModelMetadata
 from mlx.model_files import FORMAT
+from mlx.registry.materialize import Baseline
+from mlx.util.jobfile import JobSpec, Progress
 
 SCORES = "scores.json"
 
@@ -109,7 +111,7 @@ def run_eval_stage(
     project: ProjectConfig,
     model_dir: Path,
     out: Path,
-    baseline: dict[str, Any] | None = None,
+    baseline: Baseline | None = None,
     head: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score, gate and check the model; write metrics.json, scores.json, report.md and
@@ -133,11 +135,11 @@ def run_eval_stage(
 
     base_doc = None
     if baseline is not None:
-        base_meta, base_sess = load_model(Path(baseline["model_dir"]))
+        base_meta, base_sess = load_model(Path(baseline.model_dir))
         base_scored = score_test_split(
             project, meta.model_copy(update={"features": base_meta.features}), base_sess
         )
-        base_doc = {k: baseline.get(k) for k in ("ref", "version", "commit")}
+        base_doc = baseline.describe()
         base_doc["metrics"] = compute_metrics(task, scored.y_test, base_scored.pred)
 
     results, skipped = check_gates(
@@ -205,21 +207,32 @@ def _plain(obj: Any) -> Any:
     return obj.item() if hasattr(obj, "item") else str(obj)
 
 
+class EvalJobSpec(JobSpec):
+    """``python -m mlx.evaluate.stage JOB.json``: written by the ssh runner, read here.
+
+    Paths are the host's; ``config_file`` is the project's config inside the bundle (its
+    folder is the project root the data paths are relative to)."""
+
+    config: MlxConfig
+    config_file: str
+    model_dir: str
+    out_dir: str
+    head: str | None = None
+    baseline: Baseline | None = None
+
+
 def main(argv: list[str]) -> int:
     from mlx.util.jobfile import run_job
 
-    return run_job(argv, _job)
+    return run_job(argv, EvalJobSpec, _job)
 
 
-def _job(job: dict[str, Any], progress: Any) -> dict[str, Any]:  # noqa: ARG001
+def _job(job: EvalJobSpec, progress: Progress | None) -> dict[str, Any]:  # noqa: ARG001
     from mlx.adapters.dvc import file_md5s
-    from mlx.config.model import MlxConfig, ProjectConfig
 
-    project = ProjectConfig(MlxConfig.model_validate(job["config"]), Path.cwd() / "mlops.yaml")
-    out = Path(job["out_dir"])
-    doc, plots = run_eval_stage(
-        project, Path(job["model_dir"]), out, job.get("baseline"), head=job.get("head")
-    )
+    project = ProjectConfig(job.config, Path(job.config_file).resolve())
+    out = Path(job.out_dir)
+    doc, plots = run_eval_stage(project, Path(job.model_dir), out, job.baseline, head=job.head)
     return {"doc": doc, "plots": plots, "files": file_md5s(out)}
 
 

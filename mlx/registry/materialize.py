@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
@@ -265,7 +267,23 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def baseline_for(project: ProjectConfig, stage: str | None) -> dict[str, Any] | None:
+class Baseline(BaseModel):
+    """The model ``mlx eval``'s change gates compare against, as the eval stage needs it
+    (here, or shipped to a runner's host inside the job)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str
+    version: str | None = None
+    commit: str | None = None
+    model_dir: str  # a verified model folder (here), or its copy in the host's run folder
+
+    def describe(self) -> dict[str, Any]:
+        """What the eval results record about it."""
+        return {"ref": self.ref, "version": self.version, "commit": self.commit}
+
+
+def baseline_for(project: ProjectConfig, stage: str | None) -> Baseline | None:
     """The model holding ``stage`` as ``mlx eval``'s change gates want it, or None.
 
     None when no stage is configured or nothing holds it (never registered, unassigned,
@@ -283,9 +301,6 @@ def baseline_for(project: ProjectConfig, stage: str | None) -> dict[str, Any] | 
     except RefError:
         return None
     local = open_model(project, resolved)
-    return {
-        "ref": ref,
-        "version": resolved.version,
-        "commit": resolved.commit,
-        "model_dir": str(local.folder),
-    }
+    return Baseline(
+        ref=ref, version=resolved.version, commit=resolved.commit, model_dir=str(local.folder)
+    )

@@ -376,3 +376,37 @@ def _artifact(reg: Registry, name: str) -> ArtifactState:
             f"no artifact {name!r} in the registry", hint="register it with `mlx promote`"
         )
     return art
+
+
+_rollback = rollback  # change_stage's `rollback` flag shadows the function
+
+
+def change_stage(
+    project: ProjectConfig,
+    ref: str | None = None,
+    *,
+    stage: str,
+    version: str | None = None,
+    bump: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    push: bool = False,
+    rollback: bool = False,
+    unassign: bool = False,
+) -> RegistryChange:
+    """``mlx promote``: promote ``ref`` to ``stage``, or roll the stage back
+    (``rollback``), or unassign it (``unassign``); the option rules live here."""
+    if rollback and unassign:
+        raise UsageError("--rollback and --unassign are exclusive")
+    if (rollback or unassign) and (version or bump or force):
+        raise UsageError("--version, --bump and --force apply to promotions, not rollbacks")
+    if rollback:
+        return _rollback(
+            project, ref or project.config.model.name, stage=stage, reason=reason, push=push
+        )
+    if unassign:
+        return demote(project, ref, stage=stage, reason=reason, push=push)
+    return promote(
+        project, ref, stage=stage, version=version, bump=bump, force=force, reason=reason,
+        push=push,
+    )  # fmt: skip

@@ -1,24 +1,58 @@
-"""Where stages run: locally, on a host over ssh, or on a Dask cluster.
+"""Where stages run: here, on a host over ssh, or on a Dask cluster.
 
-A runner takes a :class:`TrainJob` and leaves the stage's output files in
-``job.out_dir`` (on this machine), returning the metadata the stage wrote. The stage
-itself is always :func:`mlx.train.stage.run_train_stage`: in this process (local), in
-``python -m mlx.train.stage`` on the host (ssh), or here with the boosting done by
-``lightgbm.dask`` on the cluster (dask). See docs/runners.md.
+Every runner answers one question per stage, :meth:`Runner.placement`: ``"there"`` (it
+runs the stage itself: call its method with the stage's job), ``"here"`` (the stage
+runs in this process; the result says so) or an :class:`UnsupportedStage` error (exit 2,
+naming what the runner does run). The table, also in docs/runners.md:
+
+==========  =========  =========  ===========
+stage       local      ssh        dask
+==========  =========  =========  ===========
+validate    here       there      here
+train       there      there      there (the boosting; the stage runs here)
+evaluate    here       there      here
+score       here       —          there
+tune        here       here       here
+==========  =========  =========  ===========
+
+The stages themselves are always the same pure functions (``run_train_stage``,
+``run_eval_stage``, ...): in this process (local), in ``python -m mlx.<pkg>.stage`` on
+the host with a typed job file (ssh), or here with the work spread by Dask (dask).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import MissingExtra, UsageError
 from mlx.metadata import ModelMetadata
 
+if TYPE_CHECKING:
+    from mlx.registry.materialize import Baseline
+
 Log = Callable[[str], None]
+Progress = Callable[[int, int], None]
+Stage = Literal["validate", "train", "evaluate", "score", "tune"]
+Placement = Literal["here", "there"]
+STAGES: tuple[Stage, ...] = ("validate", "train", "evaluate", "score", "tune")
+
+
+#: what each kind of runner does with each stage (absent: it refuses the stage)
+RUNS: dict[str, dict[Stage, Placement]] = {
+    "local": {"validate": "here", "train": "there", "evaluate": "here", "score": "here",
+              "tune": "here"},
+    "ssh": {"validate": "there", "train": "there", "evaluate": "there", "tune": "here"},
+    "dask": {"validate": "here", "train": "there", "evaluate": "here", "score": "there",
+             "tune": "here"},
+}  # fmt: skip
+
+
+class UnsupportedStage(UsageError):
+    """A runner asked to run a stage it does not run."""
 
 
 @dataclass
@@ -37,13 +71,121 @@ class TrainJob:
             self.log(line)
 
 
+@dataclass
+class ValidateJob:
+    project: ProjectConfig
+    data_path: Path  # absolute, on this machine (a committed DVC-tracked file)
+    log: Log | None = None
+
+
+@dataclass
+class EvalJob:
+    project: ProjectConfig
+    model_dir: Path  # the model folder to score (verified before it travels)
+    out_dir: Path  # where the result files must end up, on this machine
+    baseline: Baseline | None = None  # resolved here: hosts have no registry
+    log: Log | None = None
+
+
+@dataclass
+class ScoreJob:
+    project: ProjectConfig
+    model: Any  # mlx.serve.spec.ModelSpec: the verified model to score with
+    input_path: Path
+    output_path: Path
+    on_error: str
+    allow_non_finite: bool
+    progress: Progress | None = None
+
+
+@dataclass
+class RemoteValidation:
+    report: dict[str, Any]  # the host's ValidationReport as JSON
+    runner: dict[str, Any]  # where it ran (the runner's description)
+
+
+@dataclass
+class RemoteEvaluation:
+    doc: dict[str, Any]  # the metrics document
+    plots: dict[str, Any]  # DVC plot definitions
+    runner: dict[str, Any]
+
+
 class Runner(Protocol):
     name: str
-    kind: str
 
-    def train(
-        self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> ModelMetadata: ...
+    @property
+    def kind(self) -> str: ...
+
+    def placement(self, stage: Stage) -> Placement: ...
+
+    def here_note(self, stage: Stage) -> str | None: ...
+
+    def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata: ...
+
+    def validate(self, job: ValidateJob) -> RemoteValidation: ...
+
+    def evaluate(self, job: EvalJob) -> RemoteEvaluation: ...
+
+    def score(self, job: ScoreJob) -> Any: ...
+
+
+class BaseRunner:
+    """Placement from ``runs``; a stage the runner does not run raises one error."""
+
+    kind: ClassVar[str]
+    runs: ClassVar[Mapping[Stage, Placement]]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def placement(self, stage: Stage) -> Placement:
+        where = self.runs.get(stage)
+        if where is None:
+            raise self._unsupported(stage)
+        return where
+
+    def here_note(self, stage: Stage) -> str | None:
+        """The note a result carries when this runner's stage ran in this process."""
+        if self.kind == "local":
+            return None
+        return f"runner {self.name!r} ({self.kind}) does not run {stage} itself; {stage} ran here"
+
+    def where_here(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "where": "here"}
+
+    def _unsupported(self, stage: Stage) -> UnsupportedStage:
+        runs = ", ".join(s for s in STAGES if s in self.runs)
+        able = " or ".join(f"a {kind} runner" for kind, table in RUNS.items() if stage in table)
+        return UnsupportedStage(
+            f"runner {self.name!r} ({self.kind}) does not run {stage} (it runs {runs}); "
+            f"{stage} runs on {able}",
+            hint=_HINTS.get((self.kind, stage), "drop --runner to run it here"),
+        )
+
+    def _not_there(self, stage: Stage) -> UnsupportedStage:
+        """A method called for a stage this runner places here (a caller's bug)."""
+        return UnsupportedStage(
+            f"runner {self.name!r} ({self.kind}) runs {stage} here, not itself",
+            hint="call the stage in this process (Runner.placement says where)",
+        )
+
+    def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata:
+        raise self._not_there("train")
+
+    def validate(self, job: ValidateJob) -> RemoteValidation:
+        raise self._not_there("validate")
+
+    def evaluate(self, job: EvalJob) -> RemoteEvaluation:
+        raise self._not_there("evaluate")
+
+    def score(self, job: ScoreJob) -> Any:
+        raise self._not_there("score")
+
+
+_HINTS: dict[tuple[str, str], str] = {
+    ("ssh", "score"): "run `mlx serve --batch` on that host, or use a dask runner",
+}
 
 
 def get_runner(project: ProjectConfig, name: str | None) -> Runner:
@@ -57,8 +199,7 @@ def get_runner(project: ProjectConfig, name: str | None) -> Runner:
         from mlx.runners.ssh import SshRunner
 
         return SshRunner(runner_name, spec)
-    if spec.kind == "dask":
-        require_extra("dask", f"the dask runner {runner_name!r}", "distributed", "lightgbm.dask")
+    if spec.kind == "dask":  # its extras are checked by the stages it runs itself
         from mlx.runners.dask import DaskRunner
 
         return DaskRunner(runner_name, spec)

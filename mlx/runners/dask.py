@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable, UsageError
 from mlx.metadata import ModelMetadata, write_metadata
-from mlx.runners import TrainJob
+from mlx.runners import RUNS, BaseRunner, Progress, ScoreJob, TrainJob, require_extra
 
 CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")
 
@@ -104,16 +104,34 @@ def check_cluster(client: Any, data_path: Path | None = None) -> dict[str, Any]:
     }
 
 
-class DaskRunner:
+class DaskRunner(BaseRunner):
+    """Trains (the boosting) and scores files on the cluster; validate, evaluate and
+    tune run here (they read one file once, or fit many small models)."""
+
     kind = "dask"
+    runs = RUNS["dask"]
 
     def __init__(self, name: str, spec: DaskSpec) -> None:
-        self.name = name
+        super().__init__(name)
         self.spec = spec
 
-    def train(
-        self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> ModelMetadata:
+    def score(self, job: ScoreJob) -> Any:
+        require_extra("dask", f"the dask runner {self.name!r}", "distributed", "dask.dataframe")
+        from mlx.runners.dask_score import score_file_on_cluster
+
+        return score_file_on_cluster(
+            self.spec,
+            self.name,
+            job.model,
+            job.input_path,
+            job.output_path,
+            on_error=job.on_error,
+            allow_non_finite=job.allow_non_finite,
+            progress=job.progress,
+        )
+
+    def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata:
+        require_extra("dask", f"the dask runner {self.name!r}", "distributed", "lightgbm.dask")
         import platform
         import socket
 

@@ -6,18 +6,18 @@ import getpass
 import platform
 import socket
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from mlx.metadata import ModelMetadata
-from mlx.runners import TrainJob
+from mlx.runners import RUNS, BaseRunner, Progress, TrainJob
 
 
-class LocalRunner:
+class LocalRunner(BaseRunner):
     kind = "local"
+    runs = RUNS["local"]
 
     def __init__(self, name: str = "local") -> None:
-        self.name = name
+        super().__init__(name)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -29,9 +29,7 @@ class LocalRunner:
             "platform": platform.platform(),
         }
 
-    def train(
-        self, job: TrainJob, progress: Callable[[int, int], None] | None = None
-    ) -> ModelMetadata:
+    def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata:
         from mlx.train.stage import run_train_stage
 
         context = job.context | {"runner": self.describe()}

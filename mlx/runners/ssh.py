@@ -1,10 +1,17 @@
-"""The ssh runner: the same stage, on another host.
+"""The ssh runner: the same stages, on another host.
 
 A run: connect (host key checked) → make sure the host has the bundle of HEAD (refusing
 a dirty tree) → make sure its python can run mlx → a run folder → ``dvc pull`` of the
-committed data pointers there (or ``--ship-data``) → ``python -m mlx.train.stage
-job.json`` in the bundle, its output streamed here → fetch only the declared outputs,
-verify their md5s against the host's manifest → record the runner in the lineage.
+committed data pointers there (or ``--ship-data``) → the stage, its output streamed
+here → fetch only the declared outputs, verify their md5s against the host's manifest
+→ record the runner in the lineage.
+
+- train: ``python -m mlx.train.stage job.json`` (:class:`~mlx.train.stage.TrainJobSpec`);
+- validate: ``python -m mlx validate --json`` in the bundle, the host's report back;
+- evaluate: the committed model (checked against its metadata) shipped into the run
+  folder, ``python -m mlx.evaluate.stage job.json``
+  (:class:`~mlx.evaluate.stage.EvalJobSpec`), every result file back, md5-checked. The
+  host has no registry: the baseline for change gates is resolved here and shipped.
 
 The host never sees ``.git``, so it cannot create commits or tags; everything that
 touches the repository (DVC tracking, ``--commit``) happens here afterwards.
@@ -15,58 +22,30 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
 from mlx.config.sections import SshRunner as SshSpec
-from mlx.errors import ExitCode, IntegrityError, MlxError, StageFailed
+from mlx.errors import IntegrityError, MlxError, StageFailed, UsageError
 from mlx.metadata import CodeInfo, ModelMetadata, load_metadata, write_metadata
 from mlx.model_files import METADATA, NATIVE, ONNX
-from mlx.runners import Log, TrainJob
-from mlx.runners.bundle import Bundle, committed_state, data_inputs
+from mlx.runners import (
+    RUNS,
+    BaseRunner,
+    EvalJob,
+    Log,
+    Progress,
+    RemoteEvaluation,
+    RemoteValidation,
+    TrainJob,
+    ValidateJob,
+)
+from mlx.runners.bundle import Bundle, DataInput, committed_state, data_inputs
 from mlx.runners.ssh_host import Host, RemotePython, dvc_root_prefix
-from mlx.runners.ssh_session import SshSession
-
-T = TypeVar("T")
-Progress = Callable[[int, int], None]
-
-
-def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code. In the main thread Ctrl-C cancels it (so remote
-    clean-up runs) and then surfaces as KeyboardInterrupt; inside a running event loop
-    (a notebook) it runs on a helper thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(factory())).result()
-
-
-def remote_error(doc: dict[str, Any], where: str) -> MlxError:
-    """Rebuild the error a remote mlx raised (same class and exit code when possible)."""
-    import mlx.errors as errors
-
-    message = f"{doc.get('message', 'unknown error')} (on {where})"
-    cls = getattr(errors, str(doc.get("type")), None)
-    err: MlxError | None = None
-    if isinstance(cls, type) and issubclass(cls, MlxError):
-        try:
-            err = cls(message, hint=doc.get("hint"), details=doc.get("details"))
-        except TypeError:  # a class with its own constructor
-            err = None
-    if err is None:
-        err = MlxError(message, hint=doc.get("hint"), details=doc.get("details"))
-    try:
-        err.exit_code = ExitCode(int(doc.get("exit_code", 1)))
-    except ValueError:
-        err.exit_code = ExitCode.CHECK_FAILED
-    return err
+from mlx.runners.ssh_session import Completed, SshSession, q, remote_error, run_sync
 
 
 def job_config(project: ProjectConfig) -> dict[str, Any]:
@@ -78,11 +57,12 @@ def job_config(project: ProjectConfig) -> dict[str, Any]:
     return doc
 
 
-class SshRunner:
+class SshRunner(BaseRunner):
     kind = "ssh"
+    runs = RUNS["ssh"]
 
     def __init__(self, name: str, spec: SshSpec) -> None:
-        self.name = name
+        super().__init__(name)
         self.spec = spec
 
     # --- train -----------------------------------------------------------------------
@@ -96,7 +76,16 @@ class SshRunner:
         )
         return run_sync(lambda: self._train(job, git, bundle, inputs, progress))
 
-    async def _train(self, job, git, bundle, inputs, progress) -> ModelMetadata:
+    async def _train(
+        self,
+        job: TrainJob,
+        git: Git,
+        bundle: Bundle,
+        inputs: list[DataInput],
+        progress: Progress | None,
+    ) -> ModelMetadata:
+        from mlx.train.stage import TrainJobSpec
+
         started = time.perf_counter()
         async with await SshSession.open(self.spec) as session:
             host = Host(session, self.spec, job.log)
@@ -109,18 +98,20 @@ class SshRunner:
                     "runner": self.describe(python, job.ship_data)
                     | {"run": run.rsplit("/", 1)[-1]},
                 }
-                spec = {
-                    "config": job_config(job.project),
-                    "data": paths["data"],
-                    "test": paths.get("test"),
-                    "out_dir": f"{run}/out",
-                    "schema_text": job.schema_text,
-                    "context": context,
-                    "expect_md5": {i.key: i.md5 for i in inputs},
-                    "error_file": f"{run}/error.json",
-                    "manifest": f"{run}/manifest.json",
-                }
-                await host.s.write_text(f"{run}/job.json", json.dumps(spec))
+                spec = TrainJobSpec.model_validate(
+                    {
+                        "config": job_config(job.project),
+                        "data": paths["data"],
+                        "test": paths.get("test"),
+                        "out_dir": f"{run}/out",
+                        "schema_text": job.schema_text,
+                        "context": context,
+                        "expect_md5": {i.key: i.md5 for i in inputs},
+                        "error_file": f"{run}/error.json",
+                        "manifest": f"{run}/manifest.json",
+                    }
+                )
+                await host.s.write_text(f"{run}/job.json", spec.to_json())
                 done = await host.run_module(
                     python.path,
                     project_dir,
@@ -144,18 +135,128 @@ class SshRunner:
         write_metadata(job.out_dir, meta)
         return meta
 
+    # --- validate --------------------------------------------------------------------
+
+    def validate(self, job: ValidateJob) -> RemoteValidation:
+        project = job.project
+        git = Git.discover(project.root)
+        bundle = committed_state(project, git)
+        inputs = data_inputs(project, git, {"data": job.data_path}, ship=False)
+
+        async def go() -> RemoteValidation:
+            async with await SshSession.open(self.spec) as session:
+                host = Host(session, self.spec, job.log)
+                python, project_dir = await self.prepare(host, git, bundle, project)
+                run = await host.new_run()
+                try:
+                    pointers = [i.pointer for i in inputs if i.pointer]
+                    await host.pull(python.path, project_dir, pointers, run)
+                    args = ["mlx", "validate", "--json", "--config", project.path.name]
+                    done = await host.run_module(
+                        python.path,
+                        project_dir,
+                        run,
+                        [*args, "--data", inputs[0].rel],
+                        on_stderr=job.log,
+                    )
+                finally:
+                    await host.remove(run)
+                doc = _json_doc(done, host.s.label, "mlx validate")
+                if "error" in doc:
+                    raise remote_error(doc["error"], host.s.label)
+                report = doc["data"]
+                report["path"] = f"{host.s.label}:{inputs[0].rel}"
+                return RemoteValidation(report, self.describe(python) | {"bundle": bundle.tree})
+
+        return run_sync(go)
+
+    # --- evaluate --------------------------------------------------------------------
+
+    def evaluate(self, job: EvalJob) -> RemoteEvaluation:
+        """Evaluate the committed model on the host; its result files land in
+        ``job.out_dir``."""
+        project, model_dir = job.project, job.model_dir
+        git = Git.discover(project.root)
+        meta = load_metadata(model_dir)
+        pointer = model_dir / f"{ONNX}{dvc.POINTER_SUFFIX}"
+        bundle = committed_state(project, git, [model_dir / METADATA, pointer])
+        if meta.data is None:
+            raise UsageError(f"{model_dir / METADATA} records no training data (key 'data')")
+        paths: dict[str, Path | None] = {"data": project.resolve(meta.data.path)}
+        if meta.data.test_path:
+            paths["test"] = project.resolve(meta.data.test_path)
+        inputs = data_inputs(project, git, paths, ship=False)
+
+        async def go() -> RemoteEvaluation:
+            from mlx.evaluate.stage import EvalJobSpec
+
+            async with await SshSession.open(self.spec) as session:
+                host = Host(session, self.spec, job.log)
+                python, project_dir = await self.prepare(host, git, bundle, project)
+                run = await host.new_run()
+                try:
+                    pointers = [i.pointer for i in inputs if i.pointer]
+                    await host.pull(python.path, project_dir, pointers, run)
+                    await _ship_model(host, model_dir, f"{run}/model")
+                    remote_base = None
+                    if job.baseline is not None:
+                        await _ship_model(host, Path(job.baseline.model_dir), f"{run}/baseline")
+                        remote_base = job.baseline.model_copy(
+                            update={"model_dir": f"{run}/baseline"}
+                        )
+                    spec = EvalJobSpec.model_validate(
+                        {
+                            "config": job_config(project),
+                            "config_file": project.path.name,
+                            "model_dir": f"{run}/model",
+                            "out_dir": f"{run}/out",
+                            "head": bundle.commit,
+                            "baseline": remote_base,
+                            "error_file": f"{run}/error.json",
+                            "manifest": f"{run}/manifest.json",
+                        }
+                    )
+                    await host.s.write_text(f"{run}/job.json", spec.to_json())
+                    done = await host.run_module(
+                        python.path,
+                        project_dir,
+                        run,
+                        ["mlx.evaluate.stage", f"{run}/job.json"],
+                        on_stdout=job.log,
+                        on_stderr=job.log,
+                    )
+                    if done.status != 0:
+                        raise await self._failure(host, run, done, "the eval stage")
+                    manifest = json.loads(await host.s.read_text(f"{run}/manifest.json") or "{}")
+                    await _fetch_results(host, run, manifest.get("files", {}), job.out_dir)
+                finally:
+                    await host.remove(run)
+                info = self.describe(python) | {"bundle": bundle.tree}
+                return RemoteEvaluation(manifest["doc"], manifest["plots"], info)
+
+        return run_sync(go)
+
+    # --- what every stage shares -------------------------------------------------------
+
     async def prepare(
         self, host: Host, git: Git, bundle: Bundle, project: ProjectConfig
     ) -> tuple[RemotePython, str]:
-        """The host ready for any stage (train here, validate and eval in
-        :mod:`mlx.runners.ssh_checks`): its Python with mlx, and the bundle's project
+        """The host ready for any stage: its Python with mlx, and the bundle's project
         folder there."""
         await host.setup()
         project_dir = await host.ensure_bundle(git, bundle, dvc_root_prefix(git, project.root))
         python = await host.ensure_python(git, bundle, project_dir)
         return python, project_dir
 
-    async def _stage_inputs(self, host, python, project_dir, run, inputs, log) -> dict[str, str]:
+    async def _stage_inputs(
+        self,
+        host: Host,
+        python: RemotePython,
+        project_dir: str,
+        run: str,
+        inputs: list[DataInput],
+        log: Log | None,
+    ) -> dict[str, str]:
         """Pull the committed data on the host, or send ours; returns job paths."""
         paths: dict[str, str] = {}
         pointers = [i.pointer for i in inputs if i.pointer is not None]
@@ -187,7 +288,7 @@ class SshRunner:
             out["version_mismatch"] = python.mismatched
         return out
 
-    async def _failure(self, host: Host, run: str, done, what: str) -> MlxError:
+    async def _failure(self, host: Host, run: str, done: Completed, what: str) -> MlxError:
         text = await host.s.read_text(f"{run}/error.json")
         if text:
             try:
@@ -216,6 +317,37 @@ class SshRunner:
                     f"{files.get(name)}; the transfer is corrupt",
                 )
         return load_metadata(out_dir)
+
+
+async def _ship_model(host: Host, folder: Path, remote: str) -> None:
+    """model.onnx (checked against its metadata first) and metadata.json into ``remote``."""
+    from mlx.registry.materialize import open_folder
+
+    open_folder(folder)  # verified against its pointer and metadata before it travels
+    await host.s.check(f"mkdir -p {q(remote)}", "creating a model folder")
+    for name in (ONNX, METADATA):
+        await host.s.put(folder / name, f"{remote}/{name}")
+
+
+async def _fetch_results(host: Host, run: str, files: dict[str, str], out: Path) -> None:
+    for rel, md5 in files.items():
+        local = out / rel
+        local.parent.mkdir(parents=True, exist_ok=True)
+        await host.s.get(f"{run}/out/{rel}", local)
+        if dvc.file_md5(local) != md5:
+            raise IntegrityError(f"{rel} from {host.s.label} arrived corrupt")
+
+
+def _json_doc(done: Completed, label: str, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise StageFailed(
+            f"{what} on {label} did not answer with JSON (exit {done.status}):\n{done.tail()}"
+        )
+    return doc
 
 
 def _progress_or_log(progress: Progress | None, log: Log) -> Log:

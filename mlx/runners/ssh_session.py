@@ -17,13 +17,22 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlx.config.sections import SshRunner as SshSpec
-from mlx.errors import RemoteAuthFailed, RemoteCommandFailed, RemoteUnreachable
+from mlx.errors import (
+    ExitCode,
+    MlxError,
+    RemoteAuthFailed,
+    RemoteCommandFailed,
+    RemoteUnreachable,
+)
+
+T = TypeVar("T")
 
 LineFn = Callable[[str], None]
 KILL_GRACE_S = 5.0
@@ -246,3 +255,36 @@ class SshSession:
                 return await fh.read()
         except asyncssh.SFTPNoSuchFile:
             return None
+
+
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from sync code. In the main thread Ctrl-C cancels it (so remote
+    clean-up runs) and then surfaces as KeyboardInterrupt; inside a running event loop
+    (a notebook) it runs on a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+def remote_error(doc: dict[str, Any], where: str) -> MlxError:
+    """Rebuild the error a remote mlx raised (same class and exit code when possible)."""
+    import mlx.errors as errors
+
+    message = f"{doc.get('message', 'unknown error')} (on {where})"
+    cls = getattr(errors, str(doc.get("type")), None)
+    err: MlxError | None = None
+    if isinstance(cls, type) and issubclass(cls, MlxError):
+        try:
+            err = cls(message, hint=doc.get("hint"), details=doc.get("details"))
+        except TypeError:  # a class with its own constructor
+            err = None
+    if err is None:
+        err = MlxError(message, hint=doc.get("hint"), details=doc.get("details"))
+    try:
+        err.exit_code = ExitCode(int(doc.get("exit_code", 1)))
+    except ValueError:
+        err.exit_code = ExitCode.CHECK_FAILED
+    return err

@@ -19,8 +19,7 @@ from mlx.config.model import MlxConfig
 from mlx.errors import DataValidationFailed
 from mlx.metadata import ModelMetadata, write_metadata
 from mlx.model_files import FORMAT, METADATA, NATIVE, ONNX, score_of
-
-Progress = Callable[[int, int], None]
+from mlx.util.jobfile import JobSpec, Progress
 
 
 def run_train_stage(
@@ -218,34 +217,46 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+class TrainJobSpec(JobSpec):
+    """``python -m mlx.train.stage JOB.json``: written by the ssh runner, read here.
+
+    Input paths are relative to the host's working folder (the bundle's project folder)
+    or absolute there, each with the md5 the caller recorded in the lineage."""
+
+    config: MlxConfig
+    data: str
+    test: str | None = None
+    out_dir: str
+    schema_text: str | None = None
+    context: dict[str, Any] = {}
+    expect_md5: dict[str, str] = {}
+
+
 def main(argv: list[str]) -> int:
     """``python -m mlx.train.stage JOB.json [--progress]``: the stage from a job file.
 
-    Remote runners run this on the host (see :mod:`mlx.util.jobfile`). The job carries
-    the config, input paths relative to the working folder with their expected md5s,
-    ``out_dir`` and the lineage context; the manifest lists the outputs' md5s.
+    Remote runners run this on the host (see :mod:`mlx.util.jobfile`); the manifest lists
+    the outputs' md5s.
     """
     from mlx.util.jobfile import run_job
 
-    return run_job(argv, _job)
+    return run_job(argv, TrainJobSpec, _job)
 
 
-def _job(job: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+def _job(job: TrainJobSpec, progress: Progress | None) -> dict[str, Any]:
     from mlx.adapters.dvc import file_md5s
-    from mlx.config.model import MlxConfig as Config
 
-    cfg = Config.model_validate(job["config"])
-    data = Path(job["data"])
-    test = Path(job["test"]) if job.get("test") else None
-    _check_inputs({"data": data, "test": test}, job.get("expect_md5") or {})
-    out_dir = Path(job["out_dir"])
+    data = Path(job.data)
+    test = Path(job.test) if job.test else None
+    _check_inputs({"data": data, "test": test}, job.expect_md5)
+    out_dir = Path(job.out_dir)
     meta = run_train_stage(
-        cfg,
+        job.config,
         data,
         out_dir,
         test_path=test,
-        schema_text=job.get("schema_text"),
-        context=job.get("context"),
+        schema_text=job.schema_text,
+        context=job.context,
         progress=progress,
     )
     return {

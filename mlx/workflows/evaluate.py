@@ -18,6 +18,8 @@ from mlx.errors import RefError
 from mlx.evaluate.stage import SCORES, run_eval_stage
 from mlx.metadata import load_metadata
 from mlx.model_files import EVAL_DIR, METADATA
+from mlx.registry.materialize import Baseline
+from mlx.runners import Runner
 
 
 @dataclass
@@ -26,7 +28,8 @@ class EvalResult:
     eval_dir: str
     changed: list[str] = field(default_factory=list)
     commit: str | None = None
-    runner: dict[str, Any] | None = None  # where it ran, when not here
+    runner: dict[str, Any] | None = None  # with --runner: where it ran
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -40,6 +43,7 @@ class EvalResult:
             "changed": self.changed,
             "commit": self.commit,
             **({"runner": self.runner} if self.runner else {}),
+            **({"notes": self.notes} if self.notes else {}),
         }
 
 
@@ -64,41 +68,40 @@ def run_evaluation(
             raise RefError(
                 f"{ref!r} is not a model folder", hint="give a folder holding metadata.json"
             )
+    chosen = None
     if runner is not None:
-        remote = _remote_evaluate(project, runner, model_dir, commit, log)
-        if remote is not None:
-            return remote
+        from mlx.runners import get_runner
+
+        chosen = get_runner(project, runner)
+        if chosen.placement("evaluate") == "there":
+            return _remote_evaluate(project, chosen, model_dir or project.model_dir, commit, log)
     baseline = baseline_for(project, project.config.eval.baseline_stage)
     result = evaluate(project, model_dir, commit=commit, baseline=baseline)
-    if runner is not None:
-        name, spec = project.runner(runner)
-        result.runner = {"name": name, "kind": spec.kind, "where": "here"}
+    if chosen is not None:
+        result.runner = {"name": chosen.name, "kind": chosen.kind, "where": "here"}
+        note = chosen.here_note("evaluate")
+        if note:
+            result.notes.append(note)
     return result
 
 
-def _remote_evaluate(project, runner, model_dir, commit, log) -> EvalResult | None:
-    """Eval on the runner's host when it is an ssh runner (else None: eval runs here).
-    The baseline is resolved here (the host has no registry) and shipped with the model."""
-    name, spec = project.runner(runner)
-    if spec.kind != "ssh":
-        return None
+def _remote_evaluate(
+    project: ProjectConfig, runner: Runner, model_dir: Path, commit: bool, log: Any
+) -> EvalResult:
+    """Eval on the runner's host. The baseline is resolved here (the host has no
+    registry) and shipped with the model; results are written and declared here."""
     from mlx.registry.materialize import baseline_for
-    from mlx.runners import get_runner
-    from mlx.runners.ssh import SshRunner
-    from mlx.runners.ssh_checks import evaluate as remote
+    from mlx.runners import EvalJob
     from mlx.util.atomic import atomic_dir
 
-    model_dir = model_dir or project.model_dir
     eval_dir = eval_folder(project, model_dir)
-    ssh = get_runner(project, name)
-    assert isinstance(ssh, SshRunner)  # spec.kind is "ssh"
     baseline = baseline_for(project, project.config.eval.baseline_stage)
     with atomic_dir(eval_dir) as tmp:
-        doc, plots, info = remote(ssh, project, model_dir, tmp, log, baseline)
+        remote = runner.evaluate(EvalJob(project, model_dir, tmp, baseline, log))
     result = record_results(
-        project, Git.discover(project.root), eval_dir, doc, plots, model_dir, commit
+        project, Git.discover(project.root), eval_dir, remote.doc, remote.plots, model_dir, commit
     )
-    result.runner = info
+    result.runner = remote.runner
     return result
 
 
@@ -106,12 +109,12 @@ def evaluate(
     project: ProjectConfig,
     model_dir: Path | None = None,
     commit: bool = False,
-    baseline: dict[str, Any] | None = None,
+    baseline: Baseline | None = None,
 ) -> EvalResult:
     """Evaluate the model in ``model_dir`` (default: the config's model folder).
 
-    ``baseline``: ``{"ref", "version", "commit", "model_dir"}`` of the model change gates
-    compare against (it is scored on the same rows); None skips change gates.
+    ``baseline``: the model change gates compare against (it is scored on the same
+    rows); None skips change gates.
     """
     from mlx.util.atomic import atomic_dir
 

@@ -1,0 +1,65 @@
+"""``mlx serve --batch``: score a file with a verified model, here or on a runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlx.config.model import ProjectConfig
+from mlx.errors import UsageError
+
+Progress = Any  # a callable (rows done, rows total)
+
+
+def score_batch(
+    project: ProjectConfig | None,
+    ref: str | None,
+    input_path: Path,
+    output_path: Path,
+    *,
+    on_error: str | None = None,
+    chunk_rows: int | None = None,
+    threads: int | None = None,
+    progress: Progress = None,
+    runner: str | None = None,
+) -> Any:
+    """Score ``input_path`` into ``output_path``; returns the scorer's result
+    (:class:`mlx.scoring.files.BatchResult`, or the dask runner's).
+
+    ``runner``: a runner that scores files itself (dask) does; one that runs scoring here
+    (local) leaves it to this process; one that cannot (ssh) is a usage error."""
+    from mlx.config.sections import ServeConfig
+    from mlx.scoring.files import score_file
+    from mlx.serve.model import ServedModel
+    from mlx.serve.resolve import resolve_model
+
+    cfg = project.config.serve if project is not None else ServeConfig()
+    spec = resolve_model(project, ref)
+    on_error = on_error or cfg.batch.on_error
+    if runner is not None:
+        from mlx.runners import ScoreJob, get_runner
+
+        if project is None:
+            raise UsageError("--runner needs a project (its mlops.yaml names the runners)")
+        chosen = get_runner(project, runner)
+        if chosen.placement("score") == "there":
+            job = ScoreJob(
+                project,
+                spec,
+                input_path,
+                output_path,
+                on_error=on_error,
+                allow_non_finite=cfg.allow_non_finite,
+                progress=progress,
+            )
+            return chosen.score(job)
+    model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
+    return score_file(
+        model,
+        input_path,
+        output_path,
+        chunk_rows=chunk_rows or cfg.batch.chunk_rows,
+        on_error=on_error,
+        allow_non_finite=cfg.allow_non_finite,
+        progress=progress,
+    )
