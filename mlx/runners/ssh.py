@@ -46,6 +46,7 @@ from mlx.runners import (
 from mlx.runners.bundle import Bundle, DataInput, committed_state, data_inputs
 from mlx.runners.ssh_host import Host, RemotePython, dvc_root_prefix
 from mlx.runners.ssh_session import Completed, SshSession, q, remote_error, run_sync
+from mlx.util.jobfile import JobSpec
 
 
 def job_config(project: ProjectConfig) -> dict[str, Any]:
@@ -107,21 +108,12 @@ class SshRunner(BaseRunner):
                         "schema_text": job.schema_text,
                         "context": context,
                         "expect_md5": {i.key: i.md5 for i in inputs},
-                        "error_file": f"{run}/error.json",
-                        "manifest": f"{run}/manifest.json",
                     }
                 )
-                await host.s.write_text(f"{run}/job.json", spec.to_json())
-                done = await host.run_module(
-                    python.path,
-                    project_dir,
-                    run,
-                    ["mlx.train.stage", f"{run}/job.json", "--progress"],
-                    on_stdout=job.say,
-                    on_stderr=_progress_or_log(progress, job.say),
-                )
-                if done.status != 0:
-                    raise await self._failure(host, run, done, "the train stage")
+                await self._run_job(
+                    host, python, project_dir, run, "mlx.train.stage", spec, "--progress",
+                    on_stdout=job.say, on_stderr=_progress_or_log(progress, job.say),
+                )  # fmt: skip
                 meta = await self._fetch_model(host, run, job.out_dir)
             finally:
                 await asyncio.shield(host.remove(run))
@@ -212,21 +204,12 @@ class SshRunner(BaseRunner):
                             "out_dir": f"{run}/out",
                             "head": bundle.commit,
                             "baseline": remote_base,
-                            "error_file": f"{run}/error.json",
-                            "manifest": f"{run}/manifest.json",
                         }
                     )
-                    await host.s.write_text(f"{run}/job.json", spec.to_json())
-                    done = await host.run_module(
-                        python.path,
-                        project_dir,
-                        run,
-                        ["mlx.evaluate.stage", f"{run}/job.json"],
-                        on_stdout=job.log,
-                        on_stderr=job.log,
-                    )
-                    if done.status != 0:
-                        raise await self._failure(host, run, done, "the eval stage")
+                    await self._run_job(
+                        host, python, project_dir, run, "mlx.evaluate.stage", spec,
+                        on_stdout=job.log, on_stderr=job.log,
+                    )  # fmt: skip
                     manifest = json.loads(await host.s.read_text(f"{run}/manifest.json") or "{}")
                     await _fetch_results(host, run, manifest.get("files", {}), job.out_dir)
                 finally:
@@ -287,6 +270,32 @@ class SshRunner(BaseRunner):
         if python.mismatched:
             out["version_mismatch"] = python.mismatched
         return out
+
+    async def _run_job(
+        self,
+        host: Host,
+        python: RemotePython,
+        project_dir: str,
+        run: str,
+        module: str,
+        spec: JobSpec,
+        *flags: str,
+        on_stdout: Log | None,
+        on_stderr: Log | None,
+    ) -> None:
+        """Write ``spec`` as the run's job file and run ``python -m module`` on it; a
+        failure is re-raised as the host's error (or :class:`StageFailed`)."""
+        spec = spec.model_copy(
+            update={"error_file": f"{run}/error.json", "manifest": f"{run}/manifest.json"}
+        )
+        await host.s.write_text(f"{run}/job.json", spec.to_json())
+        args = [module, f"{run}/job.json", *flags]
+        done = await host.run_module(
+            python.path, project_dir, run, args, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+        if done.status != 0:
+            what = "the eval stage" if module == "mlx.evaluate.stage" else "the train stage"
+            raise await self._failure(host, run, done, what)
 
     async def _failure(self, host: Host, run: str, done: Completed, what: str) -> MlxError:
         text = await host.s.read_text(f"{run}/error.json")
