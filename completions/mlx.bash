@@ -54,8 +54,8 @@ _mlx() {
         train) opts="--config -c --commit --runner -r --ship-data --set --name --json --help -h"
             case "$prev" in --config|-c|--runner|-r|--set|--name) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        tune) opts="--trials -n --apply --jobs -j --config -c --json --help -h"
-            case "$prev" in --trials|-n|--jobs|-j|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        tune) opts="--trials -n --apply --jobs -j --runner -r --config -c --json --help -h"
+            case "$prev" in --trials|-n|--jobs|-j|--runner|-r|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         validate) opts="--config -c --config-only --infer --data --runner -r --json --help -h"
             case "$prev" in --config|-c|--data|--runner|-r) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

@@ -127,6 +127,7 @@ complete -c mlx -n '__fish_seen_subcommand_from train' -l help -s h -d 'Show hel
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l trials -s n -r -d 'Number of trials (default: tune.trials).'
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l apply -d 'Write the best trial'\''s params into mlops.yaml model.params.'
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l jobs -s j -r -d 'Trials at once (default: tune.jobs, 0 = one per core).'
+complete -c mlx -n '__fish_seen_subcommand_from tune' -l runner -s r -r -d 'Run the trials on this dask runner from mlops.yaml `runners:` (default: here).'
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from tune' -l help -s h -d 'Show help and exit.'

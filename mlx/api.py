@@ -429,11 +429,17 @@ def tune(
     jobs: int | None = None,
     apply: bool = False,
     progress: Callable[..., None] | None = None,
+    runner: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TuneResult:
     """Hyperparameter search over ``tune.space`` (Optuna TPE + median pruning); every
     trial is recorded in ``<model.path>/tune/trials.json``; see :mod:`mlx.workflows.tune`.
 
-    ``progress(done, total, best_so_far)`` is called as trials finish."""
+    ``progress(done, total, best_so_far)`` is called as trials finish; ``runner`` (a dask
+    runner) runs the trials on its cluster."""
     from mlx.workflows.tune import tune as run
 
-    return run(load_project(config), trials=trials, jobs=jobs, apply=apply, progress=progress)
+    return run(
+        load_project(config), trials=trials, jobs=jobs, apply=apply, progress=progress,
+        runner=runner, log=log,
+    )  # fmt: skip

@@ -26,6 +26,14 @@ RunnerOpt = Annotated[
         "--runner", "-r", help="Runner from mlops.yaml `runners:` (default: default_runner)."
     ),
 ]
+TuneRunnerOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--runner",
+        "-r",
+        help="Run the trials on this dask runner from mlops.yaml `runners:` (default: here).",
+    ),
+]
 CheckRunnerOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlx.cli._options import ConfigOpt, JsonOpt
+from mlx.cli._options import ConfigOpt, JsonOpt, TuneRunnerOpt
 from mlx.cli._output import Output, session
 
 
@@ -29,6 +29,7 @@ def tune(
             "--jobs", "-j", min=0, help="Trials at once (default: tune.jobs, 0 = one per core)."
         ),
     ] = None,
+    runner: TuneRunnerOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -43,7 +44,10 @@ def tune(
                 shown = "-" if best is None else f"{best:.4f}"
                 bar.update(task, completed=done, total=total, best=shown)
 
-            result = api.tune(config, trials=trials, jobs=jobs, apply=apply, progress=progress)
+            result = api.tune(
+                config, trials=trials, jobs=jobs, apply=apply, progress=progress,
+                runner=runner, log=out.remote_log,
+            )  # fmt: skip
         out.emit(result.to_dict(), lambda o: _render(o, result))
         if result.interrupted:
             raise typer.Exit(130)

@@ -12,7 +12,7 @@ validate    here       there      here
 train       there      there      there (the boosting; the stage runs here)
 evaluate    here       there      here
 score       here       —          there
-tune        here       here       here
+tune        here       —          there (the trials; the study runs here)
 ==========  =========  =========  ===========
 
 The stages themselves are always the same pure functions (``run_train_stage``,
@@ -22,7 +22,9 @@ the host with a typed job file (ssh), or here with the work spread by Dask (dask
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -45,9 +47,9 @@ STAGES: tuple[Stage, ...] = ("validate", "train", "evaluate", "score", "tune")
 RUNS: dict[str, dict[Stage, Placement]] = {
     "local": {"validate": "here", "train": "there", "evaluate": "here", "score": "here",
               "tune": "here"},
-    "ssh": {"validate": "there", "train": "there", "evaluate": "there", "tune": "here"},
+    "ssh": {"validate": "there", "train": "there", "evaluate": "there"},
     "dask": {"validate": "here", "train": "there", "evaluate": "here", "score": "there",
-             "tune": "here"},
+             "tune": "there"},
 }  # fmt: skip
 
 
@@ -99,6 +101,24 @@ class ScoreJob:
 
 
 @dataclass
+class TuneJob:
+    project: ProjectConfig
+    data: Any  # mlx.train.search.TuneData: the rows every trial fits on
+    log: Log | None = None
+
+
+@dataclass
+class TrialPool:
+    """Where a study's trials run: ``executor.submit(fn, data, ...)`` runs ``fn`` there
+    with ``data`` (the job's TuneData, shipped once) as its first argument."""
+
+    executor: Executor
+    slots: int  # trials that can run at once
+    data: Any  # what to pass for the job's data (the data itself, or a handle to it)
+    runner: dict[str, Any]  # where the trials ran, for the trials table
+
+
+@dataclass
 class RemoteValidation:
     report: dict[str, Any]  # the host's ValidationReport as JSON
     runner: dict[str, Any]  # where it ran (the runner's description)
@@ -128,6 +148,8 @@ class Runner(Protocol):
     def evaluate(self, job: EvalJob) -> RemoteEvaluation: ...
 
     def score(self, job: ScoreJob) -> Any: ...
+
+    def trial_pool(self, job: TuneJob) -> AbstractContextManager[TrialPool]: ...
 
 
 class BaseRunner:
@@ -182,9 +204,15 @@ class BaseRunner:
     def score(self, job: ScoreJob) -> Any:
         raise self._not_there("score")
 
+    @contextmanager
+    def trial_pool(self, job: TuneJob) -> Iterator[TrialPool]:
+        raise self._not_there("tune")
+        yield  # pragma: no cover  (a generator, so this is a context manager)
+
 
 _HINTS: dict[tuple[str, str], str] = {
     ("ssh", "score"): "run `mlx serve --batch` on that host, or use a dask runner",
+    ("ssh", "tune"): "run `mlx tune` on that host, or use a dask runner",
 }
 
 

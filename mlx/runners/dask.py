@@ -20,7 +20,16 @@ from typing import Any
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable, UsageError
 from mlx.metadata import ModelMetadata, write_metadata
-from mlx.runners import RUNS, BaseRunner, Progress, ScoreJob, TrainJob, require_extra
+from mlx.runners import (
+    RUNS,
+    BaseRunner,
+    Progress,
+    ScoreJob,
+    TrainJob,
+    TrialPool,
+    TuneJob,
+    require_extra,
+)
 
 CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")
 
@@ -129,6 +138,27 @@ class DaskRunner(BaseRunner):
             allow_non_finite=job.allow_non_finite,
             progress=job.progress,
         )
+
+    @contextlib.contextmanager
+    def trial_pool(self, job: TuneJob) -> Iterator[TrialPool]:
+        """The study's trials as tasks on the cluster, one LightGBM thread each; the
+        prepared rows are sent to every worker once (no shared filesystem needed)."""
+        require_extra("dask", f"the dask runner {self.name!r}", "distributed")
+        with connect(self.spec, self.name) as client:
+            cluster = check_cluster(client)
+            if job.log is not None:
+                job.log(
+                    f"tuning on {cluster['workers']} Dask workers ({cluster['threads']} "
+                    f"threads) at {self.spec.scheduler}"
+                )
+            data = client.scatter(job.data, broadcast=True)
+            runner = {"name": self.name, "kind": self.kind, "scheduler": self.spec.scheduler}
+            yield TrialPool(
+                client.get_executor(pure=False),
+                max(1, cluster["threads"]),
+                data,
+                runner | cluster,
+            )
 
     def train(self, job: TrainJob, progress: Progress | None = None) -> ModelMetadata:
         require_extra("dask", f"the dask runner {self.name!r}", "distributed", "lightgbm.dask")

@@ -101,6 +101,17 @@ class TuneData:
     rows: int
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a dask runner ships it to its workers once per study); the cached
+        Datasets stay with the threads that built them."""
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
 
 def prepare(cfg: MlxConfig, data_path: Path, schema_text: str | None) -> TuneData:
     from mlx.data.io import read_table

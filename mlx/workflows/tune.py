@@ -30,6 +30,8 @@ from typing import Any, cast
 from mlx.config.model import ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue, MissingExtra
 from mlx.experiments import trials as table
+from mlx.runners import TuneJob, get_runner
+from mlx.workflows.tune_rounds import RemoteTrial, Rounds, remote_submit, run_rounds
 from mlx.workflows.tune_study import (
     SnapshotPruner,
     TrialRunner,
@@ -37,8 +39,6 @@ from mlx.workflows.tune_study import (
     distribution,
     probe_values,
     table_doc,
-    tell,
-    write_table,
 )
 
 # progress(done, total, best value so far or None)
@@ -60,6 +60,7 @@ class TuneResult:
     interrupted: bool
     duration_s: float
     applied: dict[str, Any] | None = None
+    runner: dict[str, Any] | None = None  # with --runner: where the trials ran
     notes: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
 
@@ -73,8 +74,11 @@ def tune(
     jobs: int | None = None,
     apply: bool = False,
     progress: Progress | None = None,
+    runner: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TuneResult:
-    """Run the study of ``tune:`` in mlops.yaml; see the module docstring."""
+    """Run the study of ``tune:`` in mlops.yaml; see the module docstring. ``runner``
+    (a dask runner) runs the trials as tasks on its cluster; the study stays here."""
     try:
         import optuna
     except ImportError:
@@ -107,10 +111,8 @@ def tune(
     metric = tcfg.metric or search.default_metric(cfg.model.task)
     maximize = search.higher_is_better(metric)
     n_trials = trials if trials is not None else tcfg.trials
-    cores = _cores()
-    wanted = (jobs if jobs is not None else tcfg.jobs) or cores  # 0: one per core
-    n_jobs = max(1, min(wanted, n_trials))
-    threads = max(1, cores // n_jobs)
+    chosen = get_runner(project, runner) if runner is not None else None
+    remote = chosen is not None and chosen.placement("tune") == "there"
 
     git = Git.discover(project.root)
     data_path = project.resolve(cfg.data.train)
@@ -132,49 +134,43 @@ def tune(
         pruner=cast(Any, pruner),  # duck-typed: optuna calls only prune(study, trial)
     )
     distributions = {k: distribution(optuna, d) for k, d in tcfg.space.items()}
-    out_path = table.table_path(project.model_dir)
-    started = time.perf_counter()
-    doc = table_doc(project, git, data, data_path, metric, maximize, n_jobs, threads, n_trials)
-    records: list[dict[str, Any]] = []
     stop = threading.Event()
-    interrupted = False
 
-    run_one = TrialRunner(data, cfg, metric, threads, reuse, tcfg.prune, doc["round_metric"], stop)
+    def rounds(slots: int, threads: int | None) -> Rounds:
+        wanted = (jobs if jobs is not None else tcfg.jobs) or slots  # 0: one per slot
+        n_jobs = max(1, min(wanted, n_trials))
+        per_trial = threads or max(1, slots // n_jobs)
+        doc = table_doc(project, git, data, data_path, metric, maximize, n_jobs, per_trial, n_trials)  # fmt: skip
+        return Rounds(
+            optuna, study, pruner, distributions, n_trials, n_jobs, tcfg.timeout,
+            table.table_path(project.model_dir), doc, maximize, progress, time.perf_counter(),
+        )  # fmt: skip
 
-    with cf.ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="mlx-tune") as pool:
-        while len(records) < n_trials and not interrupted:
-            if tcfg.timeout is not None and time.perf_counter() - started >= tcfg.timeout:
-                doc["study"]["stopped_by"] = "timeout"
-                break
-            size = min(n_jobs, n_trials - len(records))
-            batch: list[Any] = []
-            futures: dict[cf.Future, Any] = {}
-            try:
-                pruner.freeze(study)
-                while len(batch) < size:
-                    batch.append(study.ask(distributions))
-                for trial in batch:
-                    futures[pool.submit(run_one, trial)] = trial
-                _wait(futures, records, n_trials, maximize, progress)
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
-                cf.wait(futures)
-            results = {futures_trial.number: f.result() for f, futures_trial in futures.items()}
-            for trial in batch:  # in trial-number order: the sampler's history is ordered
-                record = results.get(trial.number) or {
-                    "number": trial.number,
-                    "params": dict(trial.params),
-                    "state": "failed",
-                    "value": None,
-                    "reason": "interrupted",
-                    "duration_s": 0.0,
-                }
-                tell(optuna, study, trial, record)
-                records.append(record)
-            write_table(out_path, doc, records, study, started, interrupted)
-    if not records:
-        write_table(out_path, doc, records, study, started, interrupted)
+    if remote:
+        assert chosen is not None
+        with chosen.trial_pool(TuneJob(project, data, log)) as pool:
+            plan = rounds(pool.slots, 1)  # one LightGBM thread per task
+            plan.doc["study"]["runner"] = pool.runner
+
+            def remote_trial(trial: Any) -> RemoteTrial:
+                return RemoteTrial(
+                    trial.number, dict(trial.params), distributions, study.direction,
+                    pruner.inner, pruner.frozen(), cfg, metric, 1, reuse, tcfg.prune,
+                    plan.doc["round_metric"],
+                )  # fmt: skip
+
+            records, interrupted = run_rounds(
+                plan, remote_submit(pool.executor, pool.data, remote_trial), stop
+            )
+    else:
+        plan = rounds(_cores(), None)
+        per_trial = plan.doc["study"]["threads_per_trial"]
+        run_one = TrialRunner(
+            data, cfg, metric, per_trial, reuse, tcfg.prune, plan.doc["round_metric"], stop
+        )
+        with cf.ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="mlx-tune") as tp:
+            records, interrupted = run_rounds(plan, lambda trial: tp.submit(run_one, trial), stop)
+    n_jobs, started, out_path = plan.jobs, plan.started, plan.out_path
 
     best = best_trial(study)
     counts = {s: sum(r["state"] == s for r in records) for s in table.STATES}
@@ -191,6 +187,7 @@ def tune(
         counts=counts,
         interrupted=interrupted,
         duration_s=round(time.perf_counter() - started, 3),
+        runner=plan.doc["study"].get("runner"),
     )
     if best is None:
         result.notes.append("no trial completed, so there is no best params")
@@ -254,26 +251,6 @@ def _has_params(text: str) -> bool:
     except yamlsafe.yaml.YAMLError:
         return False
     return isinstance(doc, dict) and isinstance(doc.get("model"), dict) and "params" in doc["model"]
-
-
-def _wait(futures, records, total, maximize, progress) -> None:
-    """Until the round is done, reporting each finished trial (display only: nothing the
-    search decides depends on the order trials finish in)."""
-    pending = set(futures)
-    while pending:
-        _, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        if progress is not None:
-            finished = [f.result() for f in futures if f.done()]
-            progress(
-                len(records) + len(finished), total, _best_value([*records, *finished], maximize)
-            )
-
-
-def _best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
-    values = [r["value"] for r in records if r["state"] == "complete"]
-    if not values:
-        return None
-    return max(values) if maximize else min(values)
 
 
 def _cores() -> int:

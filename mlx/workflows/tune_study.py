@@ -31,6 +31,10 @@ class SnapshotPruner:
     def prune(self, study: Any, trial: Any) -> bool:
         return bool(self.inner.prune(self._view or study, trial))
 
+    def frozen(self) -> list[Any]:
+        """The complete trials of the current view (what a remote trial's pruner gets)."""
+        return self._view.get_trials() if self._view is not None else []
+
 
 class _FrozenStudy:
     """What a percentile pruner reads from a study: its direction and complete trials."""
