@@ -1,7 +1,9 @@
 """Atomic writes: a temp file in the same folder, fsync, then rename over the target.
 
 A reader never sees a half-written file, and an interrupted write leaves the previous
-version in place.
+version in place. A target that exists and is not a regular file (``/dev/null``, a FIFO,
+``/dev/stdout``) is written into, never renamed over: replacing a device node with a
+file would break the machine for everyone (as root it is allowed).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,10 @@ from typing import Any
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success it replaces ``target``."""
+    if _special(target):
+        with _streamed(target) as tmp:
+            yield tmp
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -33,6 +40,29 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _special(target: Path) -> bool:
+    try:
+        return not stat.S_ISREG(os.stat(target).st_mode) and not stat.S_ISDIR(
+            os.stat(target).st_mode
+        )
+    except OSError:  # absent: a new regular file
+        return False
+
+
+@contextlib.contextmanager
+def _streamed(target: Path) -> Iterator[Path]:
+    """A temp file elsewhere, copied into ``target`` (opened for writing) on success."""
+    fd, tmp = tempfile.mkstemp(prefix="mlx-", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 def _umask() -> int:
