@@ -23,8 +23,8 @@ from typing import Any
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success it replaces ``target``."""
     if _special(target):
-        with _streamed(target) as tmp:
-            yield tmp
+        with _streamed(target) as streamed:
+            yield streamed
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
