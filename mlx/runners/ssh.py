@@ -20,8 +20,11 @@ touches the repository (DVC tracking, ``--commit``) happens here afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,17 @@ from mlx.runners.bundle import Bundle, DataInput, committed_state, data_inputs
 from mlx.runners.ssh_host import Host, RemotePython, dvc_root_prefix
 from mlx.runners.ssh_session import Completed, SshSession, q, remote_error, run_sync
 from mlx.util.jobfile import JobSpec
+
+
+@dataclass
+class _Run:
+    """One run on the host: the connection, its python, the bundle's project folder and
+    the run folder (job.json, out/, manifest.json, error.json)."""
+
+    host: Host
+    python: RemotePython
+    project_dir: str
+    folder: str
 
 
 def job_config(project: ProjectConfig) -> dict[str, Any]:
@@ -88,35 +102,29 @@ class SshRunner(BaseRunner):
         from mlx.train.stage import TrainJobSpec
 
         started = time.perf_counter()
-        async with await SshSession.open(self.spec) as session:
-            host = Host(session, self.spec, job.log)
-            python, project_dir = await self.prepare(host, git, bundle, job.project)
-            run = await host.new_run()
-            try:
-                paths = await self._stage_inputs(host, python, project_dir, run, inputs, job.log)
-                context = job.context | {
-                    "code": {**bundle.to_dict(), "dirty": False},
-                    "runner": self.describe(python, job.ship_data)
-                    | {"run": run.rsplit("/", 1)[-1]},
+        async with self._on_host(job.log, git, bundle, job.project) as at:
+            host, python, run = at.host, at.python, at.folder
+            paths = await self._stage_inputs(host, python, at.project_dir, run, inputs, job.log)
+            context = job.context | {
+                "code": {**bundle.to_dict(), "dirty": False},
+                "runner": self.describe(python, job.ship_data) | {"run": run.rsplit("/", 1)[-1]},
+            }
+            spec = TrainJobSpec.model_validate(
+                {
+                    "config": job_config(job.project),
+                    "data": paths["data"],
+                    "test": paths.get("test"),
+                    "out_dir": f"{run}/out",
+                    "schema_text": job.schema_text,
+                    "context": context,
+                    "expect_md5": {i.key: i.md5 for i in inputs},
                 }
-                spec = TrainJobSpec.model_validate(
-                    {
-                        "config": job_config(job.project),
-                        "data": paths["data"],
-                        "test": paths.get("test"),
-                        "out_dir": f"{run}/out",
-                        "schema_text": job.schema_text,
-                        "context": context,
-                        "expect_md5": {i.key: i.md5 for i in inputs},
-                    }
-                )
-                await self._run_job(
-                    host, python, project_dir, run, "mlx.train.stage", spec, "--progress",
-                    on_stdout=job.say, on_stderr=_progress_or_log(progress, job.say),
-                )  # fmt: skip
-                meta = await self._fetch_model(host, run, job.out_dir)
-            finally:
-                await asyncio.shield(host.remove(run))
+            )
+            await self._run_job(
+                at, "mlx.train.stage", spec, "--progress",
+                on_stdout=job.say, on_stderr=_progress_or_log(progress, job.say),
+            )  # fmt: skip
+            meta = await self._fetch_model(host, run, job.out_dir)
         meta.runner = meta.runner | {
             "stage_duration_s": meta.runner.get("duration_s"),
             "duration_s": round(time.perf_counter() - started, 3),
@@ -136,29 +144,21 @@ class SshRunner(BaseRunner):
         inputs = data_inputs(project, git, {"data": job.data_path}, ship=False)
 
         async def go() -> RemoteValidation:
-            async with await SshSession.open(self.spec) as session:
-                host = Host(session, self.spec, job.log)
-                python, project_dir = await self.prepare(host, git, bundle, project)
-                run = await host.new_run()
-                try:
-                    pointers = [i.pointer for i in inputs if i.pointer]
-                    await host.pull(python.path, project_dir, pointers, run)
-                    args = ["mlx", "validate", "--json", "--config", project.path.name]
-                    done = await host.run_module(
-                        python.path,
-                        project_dir,
-                        run,
-                        [*args, "--data", inputs[0].rel],
-                        on_stderr=job.log,
-                    )
-                finally:
-                    await host.remove(run)
-                doc = _json_doc(done, host.s.label, "mlx validate")
-                if "error" in doc:
-                    raise remote_error(doc["error"], host.s.label)
-                report = doc["data"]
-                report["path"] = f"{host.s.label}:{inputs[0].rel}"
-                return RemoteValidation(report, self.describe(python) | {"bundle": bundle.tree})
+            async with self._on_host(job.log, git, bundle, project) as at:
+                pointers = [i.pointer for i in inputs if i.pointer]
+                await at.host.pull(at.python.path, at.project_dir, pointers, at.folder)
+                args = ["mlx", "validate", "--json", "--config", project.path.name]
+                done = await at.host.run_module(
+                    at.python.path, at.project_dir, at.folder,
+                    [*args, "--data", inputs[0].rel], on_stderr=job.log,
+                )  # fmt: skip
+            label = at.host.s.label
+            doc = _json_doc(done, label, "mlx validate")
+            if "error" in doc:
+                raise remote_error(doc["error"], label)
+            report = doc["data"]
+            report["path"] = f"{label}:{inputs[0].rel}"
+            return RemoteValidation(report, self.describe(at.python) | {"bundle": bundle.tree})
 
         return run_sync(go)
 
@@ -182,40 +182,32 @@ class SshRunner(BaseRunner):
         async def go() -> RemoteEvaluation:
             from mlx.evaluate.stage import EvalJobSpec
 
-            async with await SshSession.open(self.spec) as session:
-                host = Host(session, self.spec, job.log)
-                python, project_dir = await self.prepare(host, git, bundle, project)
-                run = await host.new_run()
-                try:
-                    pointers = [i.pointer for i in inputs if i.pointer]
-                    await host.pull(python.path, project_dir, pointers, run)
-                    await _ship_model(host, model_dir, f"{run}/model")
-                    remote_base = None
-                    if job.baseline is not None:
-                        await _ship_model(host, Path(job.baseline.model_dir), f"{run}/baseline")
-                        remote_base = job.baseline.model_copy(
-                            update={"model_dir": f"{run}/baseline"}
-                        )
-                    spec = EvalJobSpec.model_validate(
-                        {
-                            "config": job_config(project),
-                            "config_file": project.path.name,
-                            "model_dir": f"{run}/model",
-                            "out_dir": f"{run}/out",
-                            "head": bundle.commit,
-                            "baseline": remote_base,
-                        }
-                    )
-                    await self._run_job(
-                        host, python, project_dir, run, "mlx.evaluate.stage", spec,
-                        on_stdout=job.log, on_stderr=job.log,
-                    )  # fmt: skip
-                    manifest = json.loads(await host.s.read_text(f"{run}/manifest.json") or "{}")
-                    await _fetch_results(host, run, manifest.get("files", {}), job.out_dir)
-                finally:
-                    await host.remove(run)
-                info = self.describe(python) | {"bundle": bundle.tree}
-                return RemoteEvaluation(manifest["doc"], manifest["plots"], info)
+            async with self._on_host(job.log, git, bundle, project) as at:
+                host, run = at.host, at.folder
+                pointers = [i.pointer for i in inputs if i.pointer]
+                await host.pull(at.python.path, at.project_dir, pointers, run)
+                await _ship_model(host, model_dir, f"{run}/model")
+                remote_base = None
+                if job.baseline is not None:
+                    await _ship_model(host, Path(job.baseline.model_dir), f"{run}/baseline")
+                    remote_base = job.baseline.model_copy(update={"model_dir": f"{run}/baseline"})
+                spec = EvalJobSpec.model_validate(
+                    {
+                        "config": job_config(project),
+                        "config_file": project.path.name,
+                        "model_dir": f"{run}/model",
+                        "out_dir": f"{run}/out",
+                        "head": bundle.commit,
+                        "baseline": remote_base,
+                    }
+                )
+                await self._run_job(
+                    at, "mlx.evaluate.stage", spec, on_stdout=job.log, on_stderr=job.log
+                )
+                manifest = json.loads(await host.s.read_text(f"{run}/manifest.json") or "{}")
+                await _fetch_results(host, run, manifest.get("files", {}), job.out_dir)
+            info = self.describe(at.python) | {"bundle": bundle.tree}
+            return RemoteEvaluation(manifest["doc"], manifest["plots"], info)
 
         return run_sync(go)
 
@@ -271,12 +263,24 @@ class SshRunner(BaseRunner):
             out["version_mismatch"] = python.mismatched
         return out
 
+    @contextlib.asynccontextmanager
+    async def _on_host(
+        self, log: Log | None, git: Git, bundle: Bundle, project: ProjectConfig
+    ) -> AsyncIterator[_Run]:
+        """A connection, the host prepared for the bundle, and a run folder that is
+        removed afterwards (also when the run is interrupted)."""
+        async with await SshSession.open(self.spec) as session:
+            host = Host(session, self.spec, log)
+            python, project_dir = await self.prepare(host, git, bundle, project)
+            folder = await host.new_run()
+            try:
+                yield _Run(host, python, project_dir, folder)
+            finally:
+                await asyncio.shield(host.remove(folder))
+
     async def _run_job(
         self,
-        host: Host,
-        python: RemotePython,
-        project_dir: str,
-        run: str,
+        at: _Run,
         module: str,
         spec: JobSpec,
         *flags: str,
@@ -285,17 +289,18 @@ class SshRunner(BaseRunner):
     ) -> None:
         """Write ``spec`` as the run's job file and run ``python -m module`` on it; a
         failure is re-raised as the host's error (or :class:`StageFailed`)."""
+        run = at.folder
         spec = spec.model_copy(
             update={"error_file": f"{run}/error.json", "manifest": f"{run}/manifest.json"}
         )
-        await host.s.write_text(f"{run}/job.json", spec.to_json())
+        await at.host.s.write_text(f"{run}/job.json", spec.to_json())
         args = [module, f"{run}/job.json", *flags]
-        done = await host.run_module(
-            python.path, project_dir, run, args, on_stdout=on_stdout, on_stderr=on_stderr
+        done = await at.host.run_module(
+            at.python.path, at.project_dir, run, args, on_stdout=on_stdout, on_stderr=on_stderr
         )
         if done.status != 0:
             what = "the eval stage" if module == "mlx.evaluate.stage" else "the train stage"
-            raise await self._failure(host, run, done, what)
+            raise await self._failure(at.host, run, done, what)
 
     async def _failure(self, host: Host, run: str, done: Completed, what: str) -> MlxError:
         text = await host.s.read_text(f"{run}/error.json")
