@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
-from mlx.runners.dask import check_cluster, connect
+from mlx.runners.dask_cluster import check_cluster, connect
 from mlx.scoring.files import BatchResult
 
 _MODELS: dict[str, Any] = {}  # per worker process: md5 → ServedModel
