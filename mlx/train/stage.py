@@ -17,7 +17,15 @@ from typing import Any
 
 from mlx.config.model import MlxConfig
 from mlx.errors import DataValidationFailed
-from mlx.metadata import ModelMetadata, write_metadata
+from mlx.metadata import (
+    DataInfo,
+    FeatureInfo,
+    FileInfo,
+    ModelMetadata,
+    OnnxInfo,
+    TensorInfo,
+    write_metadata,
+)
 from mlx.model_files import FORMAT, METADATA, NATIVE, ONNX, score_of
 from mlx.util.jobfile import JobSpec, Progress
 
@@ -122,45 +130,53 @@ def run_train_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ONNX).write_bytes(onnx_bytes)
     (out_dir / NATIVE).write_text(native_text, encoding="utf-8")
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "name": cfg.model.name,
-        "task": task,
-        "target": target,
-        "id": cfg.data.id,
-        "classes": classes,
-        "features": [f.to_dict() for f in features],
-        "onnx": {
-            "file": ONNX,
-            "md5": file_md5(out_dir / ONNX),
-            "opset": _opsets(onnx_bytes),
-            **export.io_signature(features, task, len(classes or [])),
-        },
-        "native": {"file": NATIVE, "md5": file_md5(out_dir / NATIVE)},
-        "params": params | {"num_iterations": rounds},
-        "seed": cfg.model.seed,
-        "num_trees": booster.num_trees(),
-        "best_iteration": best_iteration,
-        "data": {"path": str(data_path), "md5": file_md5(data_path), "rows": len(frame)},
-        "split": parts.info,
-        "packages": package_versions(),
-        "metrics": metrics,
-        "parity": parity_report.to_dict(),
-        "feature_importance": fit.gain_importance(booster, [f.name for f in features]),
-        "profile": _profile(parts.train, features, scores, task),
-    }
+    signature = export.io_signature(features, task, len(classes or []))
+    meta = ModelMetadata(
+        format=FORMAT,
+        name=cfg.model.name,
+        task=task,
+        target=target,
+        id=cfg.data.id,
+        classes=classes,
+        features=[FeatureInfo.model_validate(f.to_dict()) for f in features],
+        onnx=OnnxInfo(
+            file=ONNX,
+            md5=file_md5(out_dir / ONNX),
+            opset=_opsets(onnx_bytes),
+            inputs=[TensorInfo.model_validate(t) for t in signature["inputs"]],
+            outputs=[TensorInfo.model_validate(t) for t in signature["outputs"]],
+        ),
+        native=FileInfo(file=NATIVE, md5=file_md5(out_dir / NATIVE)),
+        params=params | {"num_iterations": rounds},
+        seed=cfg.model.seed,
+        num_trees=booster.num_trees(),
+        best_iteration=best_iteration,
+        data=DataInfo(path=str(data_path), md5=file_md5(data_path), rows=len(frame)),
+        split=parts.info,
+        packages=package_versions(),
+        metrics=metrics,
+        parity=parity_report.to_dict(),
+        feature_importance=fit.gain_importance(booster, [f.name for f in features]),
+        profile=_profile(parts.train, features, scores, task),
+    )
     clock.lap("metrics, profile, write")
-    for key, value in (context or {}).items():
-        meta[key] = (
-            meta[key] | value
-            if isinstance(value, dict) and isinstance(meta.get(key), dict)
-            else value
-        )
-    meta.setdefault("runner", {})["duration_s"] = round(time.perf_counter() - started, 3)
-    meta["runner"]["phases_s"] = clock.phases
-    typed = ModelMetadata.model_validate(meta)  # the writer obeys the readers' contract
+    runner = {"duration_s": round(time.perf_counter() - started, 3), "phases_s": clock.phases}
+    typed = with_context(meta, (context or {}) | {"runner": (context or {}).get("runner", {}) | runner})  # fmt: skip
     write_metadata(out_dir, typed)
     return typed
+
+
+def with_context(meta: ModelMetadata, context: dict[str, Any]) -> ModelMetadata:
+    """``meta`` with what only the caller knows merged in: sections that are objects on
+    both sides (data, code, runner) are merged key by key, the rest replaced; the result
+    is validated again, so a context can only add what the contract allows."""
+    doc = meta.to_dict()
+    for key, value in context.items():
+        current = doc.get(key)
+        doc[key] = (
+            current | value if isinstance(value, dict) and isinstance(current, dict) else value
+        )
+    return ModelMetadata.model_validate(doc)
 
 
 class _Phases:
