@@ -12,17 +12,17 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlx.config.runners import RunnerConfig
 from mlx.config.sections import (
     NAME_PATTERN,
     EvalConfig,
     MonitorConfig,
     RegistryConfig,
-    RunnerConfig,
     ServeConfig,
     StorageConfig,
     Strict,
-    TuneConfig,
 )
+from mlx.config.tuning import TuneConfig
 
 Task = Literal["binary", "multiclass", "regression"]
 ColumnType = Literal["int", "float", "bool", "category", "string", "datetime"]
@@ -262,7 +262,7 @@ class ProjectConfig:
 
         name = name or self.config.default_runner
         if name == "local" and "local" not in self.config.runners:
-            from mlx.config.sections import LocalRunner
+            from mlx.config.runners import LocalRunner
 
             return name, LocalRunner()
         try:

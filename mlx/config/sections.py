@@ -1,4 +1,5 @@
-"""Config sections beyond data/model: eval, registry, storage, serve, monitor, runners, tune.
+"""Config sections beyond data/model: eval, registry, storage, serve, monitor (runners:
+:mod:`mlx.config.runners`, tune: :mod:`mlx.config.tuning`).
 
 Every field has a default, so a config with only ``data`` and ``model`` is complete.
 Field descriptions are the documentation: ``docs/config.md`` is generated from them.
@@ -6,7 +7,7 @@ Field descriptions are the documentation: ``docs/config.md`` is generated from t
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -346,145 +347,4 @@ class MonitorConfig(Strict):
     auto_promote: str | None = Field(
         None,
         description="Stage to promote a retrained model to when its gates pass (default: never).",
-    )
-
-
-# --- runners --------------------------------------------------------------------------
-
-
-class LocalRunner(Strict):
-    kind: Literal["local"] = "local"
-
-
-class SshRunner(Strict):
-    kind: Literal["ssh"]
-    host: str = Field(description="Host name or address (an ~/.ssh/config alias works).")
-    user: str | None = Field(None, description="Login user (default: ssh config or current user).")
-    port: int | None = Field(
-        None, ge=1, le=65535, description="SSH port (default: ssh config, else 22)."
-    )
-    identity_file: str | None = Field(
-        None, description="Private key file (default: ssh config, the agent, ~/.ssh/id_*)."
-    )
-    known_hosts: str | None = Field(
-        None,
-        description="known_hosts file to check the host key against (default: ~/.ssh/known_hosts). "
-        "Host keys are always checked; an unknown host is an error.",
-    )
-    workdir: str = Field(
-        "~/.cache/mlx-runner",
-        description="Where bundles (bundles/<tree>/), runs (runs/<id>/), venvs and the shared "
-        "DVC cache live on the host.",
-    )
-    python: str = Field("python3", description="Python on the host used to run or create the venv.")
-    venv: str | None = Field(
-        None,
-        description="Venv on the host to run stages in (must have mlx-mlops installed unless "
-        "`setup` creates it).",
-    )
-    setup: Literal["none", "requirements", "project"] = Field(
-        "none",
-        description="Create the venv on first use: from the project's committed "
-        "requirements.lock (else requirements.txt), or by installing the project "
-        "(`pip install .`); it must bring in mlx-mlops.",
-    )
-    env: dict[str, str] = Field(
-        default_factory=dict,
-        description="Environment variables set for every command on the host (OMP_NUM_THREADS, "
-        "proxies, credentials the DVC remote needs).",
-    )
-    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the connection.")
-
-
-class DaskRunner(Strict):
-    kind: Literal["dask"]
-    scheduler: str = Field(description="Scheduler address, e.g. tcp://10.0.0.5:8786.")
-    partitions: int | None = Field(
-        None, ge=1, description="Partitions per dataset (default: 2 per worker)."
-    )
-    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the scheduler.")
-
-
-RunnerConfig = Annotated[LocalRunner | SshRunner | DaskRunner, Field(discriminator="kind")]
-
-
-# --- tune -----------------------------------------------------------------------------
-
-
-class SearchDim(Strict):
-    """One LightGBM param to search: a range (int/float, optionally log) or choices."""
-
-    kind: Literal["int", "float", "categorical"] = Field(
-        description="int or float (a range from low to high), or categorical (one of choices)."
-    )
-    low: float | None = Field(None, description="Smallest value (int and float).")
-    high: float | None = Field(None, description="Largest value (int and float).")
-    log: bool = Field(False, description="Sample on a log scale (low must be > 0).")
-    step: float | None = Field(
-        None, gt=0, description="Spacing of the values (int: default 1; not with log)."
-    )
-    choices: list[str | int | float | bool] | None = Field(
-        None, description="The values to choose from (categorical)."
-    )
-
-    @model_validator(mode="after")
-    def _coherent(self) -> SearchDim:
-        if self.kind == "categorical":
-            if not self.choices:
-                raise ValueError("a categorical dimension needs a non-empty choices list")
-            if self.low is not None or self.high is not None or self.log:
-                raise ValueError("low, high and log apply to int and float dimensions only")
-            if len({repr(c) for c in self.choices}) != len(self.choices):
-                raise ValueError("choices lists a value twice")
-            return self
-        if self.choices is not None:
-            raise ValueError(f"choices apply to categorical dimensions only (kind is {self.kind})")
-        if self.low is None or self.high is None:
-            raise ValueError(f"a {self.kind} dimension needs low and high")
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low:g}) is greater than high ({self.high:g})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"log: true needs low > 0 (got {self.low:g})")
-        if self.log and self.step is not None:
-            raise ValueError("step and log: true cannot be combined")
-        if self.kind == "int":
-            for name, value in (("low", self.low), ("high", self.high), ("step", self.step)):
-                if value is not None and float(value) != int(value):
-                    raise ValueError(f"{name} of an int dimension must be a whole number")
-        return self
-
-
-class TuneConfig(Strict):
-    trials: int = Field(50, ge=1, description="Number of trials (`mlx tune --trials` overrides).")
-    timeout: float | None = Field(
-        None,
-        gt=0,
-        description="Stop starting trials after this many seconds (running ones finish).",
-    )
-    metric: str | None = Field(
-        None,
-        description="Eval metric to optimise (its direction is known; default: auc, "
-        "accuracy or rmse by task).",
-    )
-    space: dict[str, SearchDim] = Field(
-        default_factory=dict,
-        description="LightGBM parameter -> search dimension; the rest of model.params stays fixed.",
-    )
-    jobs: int = Field(
-        1,
-        ge=0,
-        description="Trials run at once, on threads sharing the cores (0 = one per core); "
-        "each trial gets cores // jobs LightGBM threads. Trials are proposed in rounds of "
-        "this size: the same seed, data, space and jobs give the same trials.",
-    )
-    prune: bool = Field(
-        True,
-        description="Median pruning: stop a trial whose per-round validation metric is "
-        "worse than the median of earlier complete trials at the same round.",
-    )
-    startup_trials: int = Field(
-        5, ge=0, description="Complete trials before pruning starts (optuna n_startup_trials)."
-    )
-    warmup_rounds: int = Field(
-        10, ge=0, description="Boosting rounds a trial always gets before it may be pruned."
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from mlx.config.sections import DaskRunner as DaskSpec
+from mlx.config.runners import DaskRunner as DaskSpec
 from mlx.errors import UsageError
 from mlx.metadata import ModelMetadata, write_metadata
 from mlx.runners import (

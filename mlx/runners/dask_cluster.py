@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlx.config.sections import DaskRunner as DaskSpec
+from mlx.config.runners import DaskRunner as DaskSpec
 from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable
 
 CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")

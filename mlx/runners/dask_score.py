@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from mlx.config.sections import DaskRunner as DaskSpec
+from mlx.config.runners import DaskRunner as DaskSpec
 from mlx.runners.dask_cluster import check_cluster, connect
 from mlx.scoring.files import BatchResult
 

@@ -31,7 +31,7 @@ from typing import Any
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
 from mlx.config.model import ProjectConfig
-from mlx.config.sections import SshRunner as SshSpec
+from mlx.config.runners import SshRunner as SshSpec
 from mlx.errors import IntegrityError, MlxError, StageFailed, UsageError
 from mlx.metadata import CodeInfo, ModelMetadata, load_metadata, write_metadata
 from mlx.model_files import METADATA, NATIVE, ONNX

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlx.adapters.git import Git
-from mlx.config.sections import SshRunner as SshSpec
+from mlx.config.runners import SshRunner as SshSpec
 from mlx.errors import RemoteCommandFailed, UsageError
 from mlx.runners import Log
 from mlx.runners.bundle import Bundle, write_archive

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlx.config.sections import SshRunner as SshSpec
+from mlx.config.runners import SshRunner as SshSpec
 from mlx.errors import (
     ExitCode,
     MlxError,
