@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlx.config import load_project
-from mlx.config.model import ProjectConfig
+from mlx.config import find_project, load_project
 
 if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types only
     from mlx.ci.precommit import PreCommitResult
@@ -269,7 +268,7 @@ def monitor(
     from mlx.workflows.monitoring import run_monitor
 
     return run_monitor(
-        _optional_project(config, required=ref is None or current is None),
+        find_project(config, required=ref is None or current is None),
         ref,
         _path(current),
         since=since,
@@ -284,20 +283,6 @@ def monitor(
 
 def _path(value: Path | str | None) -> Path | None:
     return Path(value) if value is not None else None
-
-
-def _optional_project(config: Path | str | None, required: bool) -> ProjectConfig | None:
-    """The project, or None when there is no mlops.yaml and the caller can do without."""
-    from mlx.config import find_config
-    from mlx.errors import ConfigError
-
-    if config is not None or required:
-        return load_project(config)
-    try:
-        found = find_config()
-    except ConfigError:
-        return None
-    return load_project(found)
 
 
 def train(
@@ -364,19 +349,6 @@ def hook_pre_push(
     return pre_push(lines, remote, config)
 
 
-def _serving_project(config: Path | str | None, ref: str | None) -> ProjectConfig | None:
-    """The project, or None when serving a model folder from outside any project."""
-    if config is None and ref is not None:
-        from mlx.config.loader import find_config
-        from mlx.errors import ConfigError
-
-        try:
-            find_config()
-        except ConfigError:
-            return None
-    return load_project(config)
-
-
 def serve(config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any):
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
     until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
@@ -387,9 +359,7 @@ def serve(config: Path | str | None = None, ref: str | list[str] | None = None, 
     from mlx.serve.plan import prepare
 
     first = ref[0] if isinstance(ref, list) and ref else ref
-    return prepare(
-        _serving_project(config, first if isinstance(first, str) else None), ref, **options
-    )
+    return prepare(find_project(config, required=not isinstance(first, str)), ref, **options)
 
 
 def score_batch(
@@ -411,7 +381,7 @@ def score_batch(
     from mlx.workflows.score import score_batch as run
 
     return run(
-        _serving_project(config, ref),
+        find_project(config, required=ref is None),
         ref,
         Path(input),
         Path(output),

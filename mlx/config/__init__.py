@@ -1,6 +1,6 @@
 """The mlops.yaml model and its loader (the only code that parses mlops.yaml)."""
 
-from mlx.config.loader import CONFIG_NAME, find_config, load_project, parse_config
+from mlx.config.loader import CONFIG_NAME, find_config, find_project, load_project, parse_config
 from mlx.config.model import METRICS_BY_TASK, ColumnSpec, MlxConfig, ProjectConfig
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "MlxConfig",
     "ProjectConfig",
     "find_config",
+    "find_project",
     "load_project",
     "parse_config",
 ]

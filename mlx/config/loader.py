@@ -68,6 +68,18 @@ def load_project(
     return ProjectConfig(config, cfg_path.resolve(), dict(overrides or {}))
 
 
+def find_project(path: Path | str | None, required: bool) -> ProjectConfig | None:
+    """:func:`load_project`, or None when ``path`` is None, nothing is found and the
+    caller can do without a project (a model folder served or monitored on its own)."""
+    if path is not None or required:
+        return load_project(path)
+    try:
+        found = find_config()
+    except ConfigError:
+        return None
+    return load_project(found)
+
+
 def parse_config(
     text: str,
     filename: str = CONFIG_NAME,
