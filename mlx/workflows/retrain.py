@@ -133,7 +133,9 @@ def _message(project: ProjectConfig, report: MonitorReport, metrics: dict[str, f
     )
 
 
-def _promote(project: ProjectConfig, commit: str, stage: str, out: dict) -> Any:
+def _promote(
+    project: ProjectConfig, commit: str, stage: str, out: dict[str, Any]
+) -> dict[str, Any] | None:
     """Promote the retrained commit; a refusal is recorded, not raised: the drift
     verdict and the committed branch stand on their own."""
     from mlx.errors import CheckFailed

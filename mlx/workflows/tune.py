@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue, MissingExtra
@@ -40,6 +40,9 @@ from mlx.workflows.tune_study import (
     tell,
     write_table,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 # progress(done, total, best value so far or None)
 Progress = Callable[[int, int, "float | None"], None]
@@ -148,7 +151,7 @@ def tune(
                 break
             size = min(n_jobs, n_trials - len(records))
             batch: list[Any] = []
-            futures: dict[cf.Future, Any] = {}
+            futures: dict[cf.Future[dict[str, Any]], optuna.trial.Trial] = {}
             try:
                 pruner.freeze(study)
                 while len(batch) < size:
@@ -256,7 +259,13 @@ def _has_params(text: str) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("model"), dict) and "params" in doc["model"]
 
 
-def _wait(futures, records, total, maximize, progress) -> None:
+def _wait(
+    futures: dict[cf.Future[dict[str, Any]], optuna.trial.Trial],
+    records: list[dict[str, Any]],
+    total: int,
+    maximize: bool,
+    progress: Progress | None,
+) -> None:
     """Until the round is done, reporting each finished trial (display only: nothing the
     search decides depends on the order trials finish in)."""
     pending = set(futures)
@@ -270,7 +279,7 @@ def _wait(futures, records, total, maximize, progress) -> None:
 
 
 def _best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
-    values = [r["value"] for r in records if r["state"] == "complete"]
+    values: list[float] = [r["value"] for r in records if r["state"] == "complete"]
     if not values:
         return None
     return max(values) if maximize else min(values)
