@@ -15,12 +15,15 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config.sections import DaskRunner as DaskSpec
 from mlx.errors import DataNotAvailable, EnvironmentProblem, RemoteUnreachable, UsageError
 from mlx.metadata import ModelMetadata, write_metadata
 from mlx.runners import RUNS, BaseRunner, Progress, ScoreJob, TrainJob, require_extra
+
+if TYPE_CHECKING:
+    from mlx.runners.dask_score import ClusterBatchResult
 
 CHECKED = ("mlx-mlops", "lightgbm", "pandas", "numpy", "dask", "distributed")
 
@@ -118,7 +121,7 @@ class DaskRunner(BaseRunner):
         super().__init__(name)
         self.spec = spec
 
-    def score(self, job: ScoreJob) -> Any:
+    def score(self, job: ScoreJob) -> ClusterBatchResult:
         require_extra("dask", f"the dask runner {self.name!r}", "distributed", "dask.dataframe")
         from mlx.runners.dask_score import score_file_on_cluster
 
