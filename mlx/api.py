@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types o
     from mlx.registry.queries import CheckRefResult, HistoryResult, ShowResult
     from mlx.registry.refs import ResolvedModel
     from mlx.scaffold import InitResult
+    from mlx.serve.plan import ServePlan
     from mlx.workflows.evaluate import EvalResult
     from mlx.workflows.train import TrainResult
     from mlx.workflows.tune import TuneResult
@@ -349,7 +350,9 @@ def hook_pre_push(
     return pre_push(lines, remote, config)
 
 
-def serve(config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any):
+def serve(
+    config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any
+) -> ServePlan:
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
     until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
     max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output,

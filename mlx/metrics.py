@@ -7,7 +7,10 @@ direction, which change gates need. A metric that cannot be computed on the give
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # the two metrics a commit message or a one-line summary shows, per task
 HEADLINE = {
@@ -37,7 +40,7 @@ HIGHER_IS_BETTER = {
 }
 
 
-def compute_metrics(task: str, y_true, pred) -> dict[str, float]:
+def compute_metrics(task: str, y_true: ArrayLike, pred: ArrayLike) -> dict[str, float]:
     """``pred``: probabilities [n, n_classes] for classification, values [n] for regression."""
     import numpy as np
     from sklearn import metrics as m

@@ -244,7 +244,7 @@ def fetch(
         return int(result or 0)
 
 
-def _in_rev(repo, targets: Sequence[Path]) -> list[str]:
+def _in_rev(repo: Any, targets: Sequence[Path]) -> list[str]:  # a dvc.repo.Repo
     """Work-tree paths as DVC names them inside a commit: rooted at the git top level.
 
     (For ``revs=[...]`` DVC reads pointers from git, where an absolute work-tree path

@@ -12,8 +12,12 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from mlx.errors import GitError, NotAGitRepo, RemoteUnreachable, TagExists
+
+if TYPE_CHECKING:
+    import git
 
 
 @dataclass
@@ -38,12 +42,16 @@ class Git:
     ``mlx show`` on a large registry does not pay for GitPython's import.
     """
 
-    def __init__(self, repo=None, root: Path | None = None) -> None:  # repo: git.Repo
+    def __init__(self, repo: git.Repo | None = None, root: Path | None = None) -> None:
         self._repo_obj = repo
-        self.root = Path(root if root is not None else repo.working_tree_dir).resolve()
+        if root is None:
+            if repo is None or repo.working_tree_dir is None:
+                raise TypeError("Git needs a repository with a work tree, or a root")
+            root = Path(repo.working_tree_dir)
+        self.root = Path(root).resolve()
 
     @property
-    def _repo(self):
+    def _repo(self) -> git.Repo:
         if self._repo_obj is None:
             import git
 
@@ -142,7 +150,8 @@ class Git:
         import git
 
         try:
-            return self._repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+            sha: str = self._repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+            return sha
         except git.GitCommandError:
             return None
 
@@ -350,7 +359,7 @@ class Git:
         self.run("worktree", "prune")
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     """Run the git executable (messages in English, as GitPython does, so they parse)."""
     env = {**os.environ, "LC_ALL": "C", "LANGUAGE": "C"}
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=env)

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.adapters.git import Git
 from mlx.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from mlx.config.model import ProjectConfig
+    from mlx.data.report import ValidationReport
 
 
 @dataclass
@@ -24,7 +28,7 @@ class PreCommitResult:
     config_source: str  # "index" or "work tree"
     data_checked: bool
     reasons: list[str] = field(default_factory=list)  # why data was (or was not) checked
-    data: Any = None  # ValidationReport when data was checked
+    data: ValidationReport | None = None  # when data was checked
 
     @property
     def ok(self) -> bool:
@@ -73,7 +77,7 @@ def pre_commit(config: Path | str | None = None) -> PreCommitResult:
     return result
 
 
-def _data_paths(project) -> dict[str, str]:
+def _data_paths(project: ProjectConfig) -> dict[str, str]:
     """Repo-relative paths whose change means the data must be validated again."""
     cfg = project.config.data
     paths = {}
@@ -86,7 +90,7 @@ def _data_paths(project) -> dict[str, str]:
     return paths
 
 
-def _data_reasons(git: Git, project, config_rel: str) -> list[str]:
+def _data_reasons(git: Git, project: ProjectConfig, config_rel: str) -> list[str]:
     staged = set(git.staged_paths())
     reasons = []
     for what, value in _data_paths(project).items():
@@ -98,7 +102,7 @@ def _data_reasons(git: Git, project, config_rel: str) -> list[str]:
     return reasons
 
 
-def _data_rules_changed(git: Git, project, config_rel: str) -> bool:
+def _data_rules_changed(git: Git, project: ProjectConfig, config_rel: str) -> bool:
     from mlx.config import parse_config
     from mlx.errors import ConfigError
 
@@ -112,7 +116,7 @@ def _data_rules_changed(git: Git, project, config_rel: str) -> bool:
     return old.data != project.config.data
 
 
-def _check_pointers_match(git: Git, project) -> None:
+def _check_pointers_match(git: Git, project: ProjectConfig) -> None:
     """The work-tree data must be what the staged pointers name, or we would validate
     other bytes than the ones being committed."""
     from mlx.adapters import dvc

@@ -14,7 +14,7 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,9 +24,13 @@ from mlx.config.overrides import apply_overrides, origin, owner
 from mlx.errors import ConfigError, ConfigIssue
 from mlx.util import yamlsafe
 
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
 CONFIG_NAME = "mlops.yaml"
 
 Path_ = tuple[str | int, ...]
+Marks = dict[Path_, yaml.Mark]  # where each node (or key) starts
 
 
 def find_config(start: Path | None = None) -> Path:
@@ -107,7 +111,7 @@ def parse_config(
         raise ConfigError(f"{filename} has {len(issues)} {noun}", issues) from None
 
 
-def _read_yaml(text: str, filename: str) -> tuple[dict, dict, dict]:
+def _read_yaml(text: str, filename: str) -> tuple[dict[str, Any], Marks, Marks]:
     """The document as a mapping, with the position of every node and key."""
     try:
         node = yamlsafe.compose(text)
@@ -131,8 +135,8 @@ def _read_yaml(text: str, filename: str) -> tuple[dict, dict, dict]:
             f"{filename} is empty",
             [ConfigIssue(filename, "", "expected a mapping with data: and model:", 1)],
         )
-    marks: dict[Path_, yaml.Mark] = {}
-    key_marks: dict[Path_, yaml.Mark] = {}
+    marks: Marks = {}
+    key_marks: Marks = {}
     _index_marks(node, (), marks, key_marks)
     try:
         data = yamlsafe.construct(node)
@@ -153,11 +157,11 @@ PARAMS_FILE_KEYS = ("model.params", "model.seed", "model.early_stopping_rounds",
 
 
 def _merge_params(
-    data: dict,
+    data: dict[str, Any],
     params_file: str,
     read_params: Callable[[str], str | None],
     filename: str,
-    key_marks: dict,
+    key_marks: Marks,
     sources: dict[str, tuple[str, yaml.Mark | None]],
 ) -> None:
     """Merge ``params_file`` (e.g. ``params.yaml``, DVC's default params file) into the
@@ -226,12 +230,12 @@ def _leaves(doc: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...],
     return out
 
 
-def _line(marks: dict, path: tuple) -> tuple[int | None, int | None]:
+def _line(marks: Marks, path: Path_) -> tuple[int | None, int | None]:
     mark = marks.get(tuple(path))
     return (mark.line + 1, mark.column + 1) if mark else (None, None)
 
 
-def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> None:
+def _index_marks(node: yaml.Node, path: Path_, marks: Marks, key_marks: Marks) -> None:
     marks[path] = node.start_mark
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -244,10 +248,10 @@ def _index_marks(node: yaml.Node, path: Path_, marks: dict, key_marks: dict) -> 
 
 
 def _issue(
-    err: Any,
+    err: ErrorDetails,
     filename: str,
-    marks: dict,
-    key_marks: dict,
+    marks: Marks,
+    key_marks: Marks,
     sources: dict[str, tuple[str, yaml.Mark | None]],
 ) -> ConfigIssue:
     raw_loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -281,7 +285,7 @@ def _issue(
     )
 
 
-def _clean_loc(loc: tuple) -> Path_:
+def _clean_loc(loc: Path_) -> Path_:
     """Drop the union tag pydantic inserts after a runner's name; use the 'schema' alias."""
     out = [
         p for i, p in enumerate(loc) if not (i == 2 and loc[0] == "runners" and p in _RUNNER_KINDS)
@@ -293,14 +297,14 @@ _RUNNER_KINDS = ("local", "ssh", "dask")
 _KEYED = re.compile(r"^\[([^\]]+)\] (.*)$", re.S)
 
 
-def _nearest(loc: Path_, marks: dict) -> yaml.Mark | None:
+def _nearest(loc: Path_, marks: Marks) -> yaml.Mark | None:
     for i in range(len(loc), -1, -1):
         if loc[:i] in marks:
             return marks[loc[:i]]
     return None
 
 
-def _message(err: Any) -> str:  # a pydantic ErrorDetails
+def _message(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind == "missing":
         return "required key is missing"

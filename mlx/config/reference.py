@@ -13,6 +13,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from mlx.config.model import MlxConfig
@@ -48,13 +49,10 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field) -> str:
+def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.get_default(call_default_factory=True)  # the factory's value if it has one
     if value is PydanticUndefined:
         return ""
     if isinstance(value, BaseModel):

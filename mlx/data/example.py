@@ -9,8 +9,12 @@ payment method, more missing ages) so drift monitoring has something to find.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRAIN_ROWS = 6000
 LIVE_ROWS = 2000
@@ -22,7 +26,7 @@ PAYMENTS = ["card", "bank-transfer", "electronic-check", "mailed-check"]
 REGIONS = ["north", "south", "east", "west", "central"]
 
 
-def _frame(rng: np.random.Generator, n: int, start_id: int, live: bool):
+def _frame(rng: np.random.Generator, n: int, start_id: int, live: bool) -> pd.DataFrame:
     import pandas as pd
 
     plan = rng.choice(PLANS, n, p=[0.45, 0.35, 0.20])

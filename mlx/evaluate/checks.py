@@ -9,14 +9,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlx.config.sections import PerturbationCheck
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def trivial_baseline(task: str, y_train, y_test, pred, metrics: dict[str, float]) -> dict[str, Any]:
+# ONNX inputs by name -> predictions (probabilities [n, k] or values [n] / [n, 1])
+ScoreFn = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def trivial_baseline(
+    task: str,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    pred: ArrayLike,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
     from mlx.metrics import compute_metrics
 
     if task == "regression":
@@ -41,12 +54,12 @@ def trivial_baseline(task: str, y_train, y_test, pred, metrics: dict[str, float]
 
 
 def perturbation(
-    score_fn,
+    score_fn: ScoreFn,
     inputs: dict[str, np.ndarray],
     numeric: list[str],
     task: str,
     spec: PerturbationCheck,
-    seed: int,
+    seed: int | None,  # the model's recorded seed (None: a fresh one)
 ) -> dict[str, Any]:
     """``score_fn(inputs) -> predictions`` (probabilities [n, k] or values [n, 1])."""
     rng = np.random.default_rng(seed)

@@ -7,9 +7,15 @@ PNGs are rendered with matplotlib's Agg backend and carry no timestamps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from mlx.metadata import Label
 
 MAX_POINTS = 200
 
@@ -38,7 +44,12 @@ def _records(**columns: np.ndarray) -> list[dict[str, Any]]:
 
 
 def make_plots(
-    task: str, y_test, pred, classes, importance: dict[str, float], out: Path
+    task: str,
+    y_test: ArrayLike,
+    pred: ArrayLike,
+    classes: list[Label],
+    importance: dict[str, float],
+    out: Path,
 ) -> dict[str, Any]:
     """Write PNG + JSON plot files under ``out``; returns {name: {"png", "data", "dvc"}}."""
     import json
@@ -53,7 +64,7 @@ def make_plots(
     y_test = np.asarray(y_test)
     made: dict[str, Any] = {}
 
-    def save(name: str, fig, data: list[dict[str, Any]], dvc: dict[str, Any]) -> None:
+    def save(name: str, fig: Figure, data: list[dict[str, Any]], dvc: dict[str, Any]) -> None:
         fig.tight_layout()
         fig.savefig(out / f"{name}.png", dpi=90, metadata={"Software": None})
         plt.close(fig)

@@ -6,17 +6,26 @@ Slices with fewer than ``min_rows`` rows are listed with their size but not scor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlx.metrics import compute_metrics
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
 MAX_VALUES = 20
 
 
 def slice_metrics(
-    test_frame, columns: list[str], task: str, y_test, pred, min_rows: int
+    test_frame: pd.DataFrame,
+    columns: list[str],
+    task: str,
+    y_test: ArrayLike,
+    pred: ArrayLike,
+    min_rows: int,
 ) -> dict[str, Any]:
     import pandas as pd
 

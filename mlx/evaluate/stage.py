@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.adapters import dvc
 from mlx.config.model import MlxConfig, ProjectConfig
@@ -25,6 +25,15 @@ from mlx.model_files import FORMAT
 from mlx.registry.materialize import Baseline
 from mlx.util.jobfile import JobSpec, Progress
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import pandas as pd
+    from onnxruntime import InferenceSession
+
+    from mlx.evaluate.checks import ScoreFn
+
 SCORES = "scores.json"
 
 
@@ -33,15 +42,15 @@ class Scored:
     """A model's predictions on the rebuilt test split."""
 
     meta: ModelMetadata
-    test: Any  # pandas frame
-    y_train: Any
-    y_test: Any
-    pred: Any  # probabilities [n, k] or values [n]
-    score_fn: Any
-    inputs: dict[str, Any]
+    test: pd.DataFrame
+    y_train: np.ndarray  # encoded target: class indices, or values for regression
+    y_test: np.ndarray
+    pred: np.ndarray  # probabilities [n, k] or values [n]
+    score_fn: ScoreFn
+    inputs: dict[str, np.ndarray]
 
 
-def load_model(model_dir: Path):
+def load_model(model_dir: Path) -> tuple[ModelMetadata, InferenceSession]:
     """(metadata, onnxruntime session) for a model folder, md5-checked against metadata."""
     from mlx.registry.materialize import open_folder
     from mlx.train.export import session
@@ -51,7 +60,7 @@ def load_model(model_dir: Path):
     return local.metadata, session(local.onnx_path.read_bytes())
 
 
-def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess) -> Scored:
+def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess: InferenceSession) -> Scored:
     import numpy as np
 
     from mlx.data.io import read_table
@@ -79,7 +88,7 @@ def score_test_split(project: ProjectConfig, meta: ModelMetadata, sess) -> Score
     names = [o.name for o in sess.get_outputs()]
 
     def score_fn(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        outputs = dict(zip(names, sess.run(None, inputs), strict=True))
+        outputs: dict[str, np.ndarray] = dict(zip(names, sess.run(None, inputs), strict=True))
         return outputs["prediction"] if task == "regression" else outputs["probabilities"]
 
     inputs = to_onnx_inputs(parts.test, features)
@@ -95,7 +104,13 @@ def _trained_on(meta: ModelMetadata) -> DataInfo:
     return meta.data
 
 
-def _read_checked(project, rel: str, md5: str, strings, read_table):
+def _read_checked(
+    project: ProjectConfig,
+    rel: str,
+    md5: str,
+    strings: list[str],
+    read_table: Callable[[Path, list[str]], pd.DataFrame],
+) -> pd.DataFrame:
     path = project.resolve(rel)
     dvc.require_data(path)
     actual = dvc.file_md5(path)

@@ -110,7 +110,7 @@ def diff_models(project: ProjectConfig, ref_a: str, ref_b: str | None = None) ->
 # --- the two sides ---------------------------------------------------------------------
 
 
-def _side(project: ProjectConfig, git: Git, registry: Registry, ref: str, notes) -> Side:
+def _side(project: ProjectConfig, git: Git, registry: Registry, ref: str, notes: list[str]) -> Side:
     resolved = _resolve(project, git, registry, ref)
     art = registry.artifact(resolved.name)
     version = art.version(resolved.version) if art and resolved.version else None
@@ -170,7 +170,9 @@ def _named_run(project: ProjectConfig, git: Git, name: str) -> str | None:
     return found[0].commit if found else None
 
 
-def _config_at(project: ProjectConfig, git: Git, commit: str, notes) -> dict[str, Any] | None:
+def _config_at(
+    project: ProjectConfig, git: Git, commit: str, notes: list[str]
+) -> dict[str, Any] | None:
     rel = PurePosixPath(git.relative(project.path).as_posix())
     raw = git.show(commit, rel)
     if raw is None:
@@ -292,7 +294,7 @@ def _delta(key: str, va: Any, vb: Any) -> dict[str, Any]:
     return row
 
 
-def _metrics(a: Side, b: Side, notes) -> tuple[list[dict[str, Any]], str]:
+def _metrics(a: Side, b: Side, notes: list[str]) -> tuple[list[dict[str, Any]], str]:
     """Test-set metrics when both sides were evaluated, else the training-time ones."""
     if a.eval is not None and b.eval is not None:
         ma, mb, source = a.eval.get("metrics") or {}, b.eval.get("metrics") or {}, "eval"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -251,7 +252,9 @@ def _new_run(
     )
 
 
-def _add_worktree_run(project, git: Git, committed: bytes | None, runs: dict[str, Run]) -> None:
+def _add_worktree_run(
+    project: ProjectConfig, git: Git, committed: bytes | None, runs: dict[str, Run]
+) -> None:
     """The model in the work tree, when it is not the one committed at HEAD."""
     file = project.model_dir / METADATA
     if not file.is_file():
@@ -268,7 +271,7 @@ def _add_worktree_run(project, git: Git, committed: bytes | None, runs: dict[str
 
 
 def _attach_registry(
-    runs, registry: Registry, name: str, version_meta: dict[str, ModelMetadata]
+    runs: Iterable[Run], registry: Registry, name: str, version_meta: dict[str, ModelMetadata]
 ) -> None:
     art = registry.artifact(name)
     if art is None:
@@ -278,13 +281,13 @@ def _attach_registry(
         by_md5.setdefault(run.model_md5 or "", run)
     for commit, meta in version_meta.items():
         version = art.at_commit(commit)
-        run = by_md5.get(meta.onnx.md5 if meta.onnx else "")
-        if version is None or not version.registered or run is None:
+        match = by_md5.get(meta.onnx.md5 if meta.onnx else "")
+        if version is None or not version.registered or match is None:
             continue
-        if version.version not in run.versions:
-            run.versions.append(version.version)
+        if version.version not in match.versions:
+            match.versions.append(version.version)
         if version.active:
-            run.stages += [s for s in art.stages_of(version) if s not in run.stages]
+            match.stages += [s for s in art.stages_of(version) if s not in match.stages]
 
 
 def _key(meta: ModelMetadata) -> str:

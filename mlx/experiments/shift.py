@@ -13,7 +13,10 @@ That is enough to compare two training sets without either file:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
 
@@ -40,7 +43,8 @@ def profile_shift(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _step_cdf(grid, cdf, x):
+def _step_cdf(grid: np.ndarray, cdf: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The step CDF (``cdf[i]`` on ``[grid[i], grid[i+1])``, 0 before ``grid[0]``) at ``x``."""
     import numpy as np
 
     idx = np.searchsorted(grid, x, side="right") - 1

@@ -23,10 +23,18 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.errors import DataNotAvailable, UsageError
+
+if TYPE_CHECKING:  # pandas and numpy are imported where they are used
+    import pandas as pd
+    from numpy.typing import NDArray
+
+    from mlx.config.model import ProjectConfig
+    from mlx.metadata import ModelMetadata
 
 AGREE_RTOL = 0.05
 
@@ -71,7 +79,7 @@ class Comparison:
         }
 
 
-def _version_of(project, ref: str) -> tuple[str, str]:
+def _version_of(project: ProjectConfig, ref: str) -> tuple[str, str]:
     """(name, version) a ref names, as the prediction log's ``_model``/``_version`` say."""
     if ":" in ref and "#" not in ref and "@" not in ref:  # NAME:VERSION, as in ?model=
         name, _, version = ref.partition(":")
@@ -87,7 +95,7 @@ def _version_of(project, ref: str) -> tuple[str, str]:
     return resolved.name, f"md5-{(local.md5 or '')[:8]}"
 
 
-def _read(log_dir: Path, name: str, version: str, since) -> Any:
+def _read(log_dir: Path, name: str, version: str, since: datetime | None) -> pd.DataFrame:
     import pyarrow.compute as pc
 
     from mlx.monitor.current import LOG_COLUMNS, _read_logs
@@ -102,7 +110,7 @@ def _read(log_dir: Path, name: str, version: str, since) -> Any:
     return table.filter(pc.equal(table["_version"], version)).to_pandas()
 
 
-def _paired(fa, fb):
+def _paired(fa: pd.DataFrame, fb: pd.DataFrame) -> pd.DataFrame:
     for f in (fa, fb):
         f["_k"] = f.groupby("_request_id").cumcount()
     return fa.merge(fb, on=["_request_id", "_k"], suffixes=("_a", "_b"))
@@ -129,12 +137,12 @@ def _latency(path: Path | None, side: Side) -> None:
 
 
 def compare(
-    project,
+    project: ProjectConfig,
     ref_a: str,
     ref_b: str,
     *,
     log_dir: Path,
-    since=None,
+    since: datetime | None = None,
     labels_file: Path | None = None,
     access_log: Path | None = None,
     alpha: float = 0.01,
@@ -185,7 +193,14 @@ def compare(
     return result
 
 
-def _labelled(project, result: Comparison, fa, fb, joined, labels_file: Path) -> None:
+def _labelled(
+    project: ProjectConfig,
+    result: Comparison,
+    fa: pd.DataFrame,
+    fb: pd.DataFrame,
+    joined: pd.DataFrame,
+    labels_file: Path,
+) -> None:
     import numpy as np
 
     from mlx.data.io import read_table
@@ -221,7 +236,7 @@ def _labelled(project, result: Comparison, fa, fb, joined, labels_file: Path) ->
         result.significance = _test(task, errors["_a"], errors["_b"])
 
 
-def _test(task: str, ea, eb) -> dict[str, Any]:
+def _test(task: str, ea: NDArray[Any], eb: NDArray[Any]) -> dict[str, Any]:
     if task == "regression":
         from scipy.stats import ttest_rel
 
@@ -236,7 +251,7 @@ def _test(task: str, ea, eb) -> dict[str, Any]:
     return {"test": "McNemar (continuity-corrected)", "a_wrong_b_right": b, "a_right_b_wrong": c, "statistic": float(stat), "p_value": float(chdtrc(1, stat)) if b + c else 1.0}  # fmt: skip
 
 
-def _metadata(project, ref: str):
+def _metadata(project: ProjectConfig, ref: str) -> ModelMetadata:
     from mlx.registry.materialize import open_ref
 
     local = open_ref(project, ref)
@@ -246,7 +261,7 @@ def _metadata(project, ref: str):
 
 
 def markdown(c: Comparison) -> str:
-    def num(v, d=3):
+    def num(v: float | None, d: int = 3) -> str:
         return "n/a" if v is None else f"{v:.{d}f}"
 
     s = c.score_shift

@@ -39,7 +39,7 @@ class CurrentData:
 
     @property
     def rows(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
     def describe(self) -> dict[str, Any]:
         """Source, size and (for logs) time range and model versions seen."""

@@ -187,7 +187,9 @@ def raise_profile_mismatch(name: str) -> None:
     )
 
 
-def _weights(features: list[dict[str, Any]], importance: dict[str, float] | None) -> dict:
+def _weights(
+    features: list[dict[str, Any]], importance: dict[str, float] | None
+) -> dict[str, float]:
     if not importance:
         return {f["name"]: 1.0 / len(features) for f in features} if features else {}
     return {f["name"]: float(importance.get(f["name"], 0.0)) for f in features}

@@ -9,6 +9,7 @@ categorical ones as paired horizontal bars. Every mark carries a ``<title>`` too
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
 from itertools import pairwise
 from typing import Any
@@ -20,6 +21,8 @@ PAD_L, PAD_R, PAD_T, PAD_B = 8, 8, 8, 22
 DISCRETE_MAX = 25
 TOP_CATEGORIES = 10
 DENSITY_STEPS = (1, *range(5, 100, 5), 99)
+
+Scale = Callable[[float], float]  # data value -> SVG coordinate
 
 
 def feature_chart(kind: str, ref: dict[str, Any], stats: dict[str, Any]) -> str:
@@ -132,7 +135,7 @@ def _bars(rows: list[tuple[str, float, float | None]], title: str) -> str:
     return _svg(parts, title, height)
 
 
-def _bar(sx, x0: float, y: float, h: float, value: float, color: str, tip: str) -> str:
+def _bar(sx: Scale, x0: float, y: float, h: float, value: float, color: str, tip: str) -> str:
     w = max(sx(value) - x0, 0.0 if value == 0 else 1.0)
     return (
         f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{h}" fill="{color}">'
@@ -140,7 +143,7 @@ def _bar(sx, x0: float, y: float, h: float, value: float, color: str, tip: str) 
     )
 
 
-def _axis_x(x0: float, x1: float, sx) -> str:
+def _axis_x(x0: float, x1: float, sx: Scale) -> str:
     y = HEIGHT - PAD_B
     ticks = _nice_ticks(x0, x1)
     out = [f'<line x1="{PAD_L}" y1="{y}" x2="{WIDTH - PAD_R}" y2="{y}" class="axis"/>']
@@ -166,7 +169,7 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _scale(d0: float, d1: float, r0: float, r1: float):
+def _scale(d0: float, d1: float, r0: float, r1: float) -> Scale:
     span = (d1 - d0) or 1.0
     return lambda v: r0 + (v - d0) / span * (r1 - r0)
 

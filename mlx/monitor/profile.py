@@ -103,7 +103,8 @@ def numeric_values(column: pd.Series) -> np.ndarray:
         column = column.astype("Float64")
     if not pd.api.types.is_numeric_dtype(column.dtype):
         column = pd.to_numeric(column, errors="coerce")
-    return column.to_numpy(dtype="float64", na_value=np.nan)
+    values: np.ndarray = column.to_numpy(dtype="float64", na_value=np.nan)
+    return values
 
 
 def _as_float(values: Any) -> np.ndarray:

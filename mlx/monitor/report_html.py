@@ -13,7 +13,7 @@ from typing import Any
 
 from mlx.monitor.engine import MonitorReport
 from mlx.monitor.plots import CUR_COLOR, REF_COLOR, feature_chart
-from mlx.monitor.verdict import FeatureResult
+from mlx.monitor.verdict import Check, FeatureResult
 
 STATUS_STYLE = {
     "missing": ("#7f1d1d", "#fee2e2"),
@@ -182,7 +182,7 @@ def _table(features: list[FeatureResult]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _stat_cell(check, value, text: str | None = None) -> str:
+def _stat_cell(check: Check | None, value: float | None, text: str | None = None) -> str:
     bad = check is not None and check.failed
     shown = text if text is not None else ("" if value is None else f"{value:.3f}")
     tip = (

@@ -67,7 +67,7 @@ class FeatureResult:
     def reasons(self) -> list[str]:
         return [c.message for c in self.checks if c.failed]
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[int, float, float, str]:
         sev = self.severity
         return (
             STATUS_ORDER.index(self.status),

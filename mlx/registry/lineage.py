@@ -20,7 +20,7 @@ from mlx.metadata import parse_metadata
 from mlx.model_files import EVAL_METRICS, METADATA
 from mlx.registry import tags as T
 from mlx.registry.refs import ResolvedModel, resolve
-from mlx.registry.store import ArtifactState, Registry
+from mlx.registry.store import ArtifactState, Registry, VersionState
 from mlx.registry.writer import CommitFacts, parse_lineage, read_commit
 
 
@@ -172,7 +172,7 @@ def _parent(art: ArtifactState | None, version: str | None) -> dict[str, Any] | 
     }
 
 
-def _events(art: ArtifactState | None, version) -> list[dict[str, Any]]:
+def _events(art: ArtifactState | None, version: VersionState | None) -> list[dict[str, Any]]:
     if art is None or version is None:
         return []
     return [

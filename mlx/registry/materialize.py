@@ -225,7 +225,7 @@ def _pointer_md5(git: Git, commit: str, rel: str, name: str) -> str:
     return dvc.parse_pointer(text, Path(pointer)).md5
 
 
-def _complete(folder: Path, md5s: dict[str, str], metadata) -> bool:
+def _complete(folder: Path, md5s: dict[str, str], metadata: ModelMetadata | None) -> bool:
     """Whether an earlier call left exactly these bytes in ``folder``."""
     try:
         for name, md5 in md5s.items():
@@ -236,7 +236,9 @@ def _complete(folder: Path, md5s: dict[str, str], metadata) -> bool:
     return metadata is None or (folder / METADATA).is_file()
 
 
-def _cached(project, dvc_root: Path, git: Git, commit: str, rel: str, name: str, md5: str) -> Path:
+def _cached(
+    project: ProjectConfig, dvc_root: Path, git: Git, commit: str, rel: str, name: str, md5: str
+) -> Path:
     cached = dvc.cache_file(dvc_root, md5)
     if not cached.is_file():
         # the cache may live elsewhere (cache.dir; e.g. the work tree `mlx monitor

@@ -345,7 +345,9 @@ def demote(
     return change
 
 
-def _demote_target(project, git, reg: Registry, ref, stage) -> tuple[str, VersionState]:
+def _demote_target(
+    project: ProjectConfig, git: Git, reg: Registry, ref: str | None, stage: str
+) -> tuple[str, VersionState]:
     cfg_name = project.config.model.name
     bare = ref is None or (
         T.NAME_RE.match(ref) is not None

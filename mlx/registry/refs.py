@@ -16,6 +16,7 @@ All registry references are answered from one ``git for-each-ref`` pass.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,7 +28,7 @@ from mlx.config.model import ProjectConfig
 from mlx.errors import MlxError, RefError
 from mlx.model_files import METADATA
 from mlx.registry import tags as T
-from mlx.registry.store import Registry, VersionState
+from mlx.registry.store import ArtifactState, Registry, VersionState
 from mlx.util import yamlsafe
 
 KINDS = ("workspace", "path", "stage", "version", "latest", "tag", "commit")
@@ -142,7 +143,9 @@ def resolve(
     raise RefError(f"cannot resolve model reference {ref!r}", hint=hint)
 
 
-def _from_shortcut(project, git, registry: Registry, ref: str, m) -> ResolvedModel:
+def _from_shortcut(
+    project: ProjectConfig, git: Git, registry: Registry, ref: str, m: re.Match[str]
+) -> ResolvedModel:
     name, stage, version = m["artifact"], m["stage"], m["version"]
     art = registry.artifact(name)
     if art is None or not art.events:
@@ -202,7 +205,7 @@ def _from_shortcut(project, git, registry: Registry, ref: str, m) -> ResolvedMod
     )
 
 
-def _no_holder(art, stage: str) -> str:
+def _no_holder(art: ArtifactState, stage: str) -> str:
     past = [e for e in art.events if e.stage == stage]
     if not past:
         return f"no version of {art.name} was ever assigned to stage {stage!r}"
@@ -213,7 +216,7 @@ def _no_holder(art, stage: str) -> str:
     )
 
 
-def _stages_hint(art) -> str:
+def _stages_hint(art: ArtifactState) -> str:
     held = art.holders()
     if not held:
         return f"{art.name} holds no stage now; see `mlx history {art.name}`"
@@ -221,9 +224,29 @@ def _stages_hint(art) -> str:
     return f"current stages of {art.name}: {now}"
 
 
-def _at_commit(project, git, ref, kind, name, commit, **kw) -> ResolvedModel:
+def _at_commit(
+    project: ProjectConfig,
+    git: Git,
+    ref: str,
+    kind: str,
+    name: str,
+    commit: str,
+    *,
+    version: str | None = None,
+    stage: str | None = None,
+    tag: str | None = None,
+    deprecated: bool = False,
+) -> ResolvedModel:
     return ResolvedModel(
-        ref, kind, name, commit=commit, model_path=model_path(project, git, name, commit), **kw
+        ref,
+        kind,
+        name,
+        commit=commit,
+        version=version,
+        stage=stage,
+        tag=tag,
+        model_path=model_path(project, git, name, commit),
+        deprecated=deprecated,
     )
 
 

@@ -67,7 +67,7 @@ class Event:
     stage: str | None = None
     counter: int | None = None
 
-    sort_key: tuple = field(init=False, repr=False, compare=False)
+    sort_key: tuple[datetime, int, int, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # the order of events: date, then GTO's priority, then counter (computed once)

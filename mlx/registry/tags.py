@@ -140,7 +140,9 @@ def deprecation_tag(name: str, counter: int | None = None) -> str:
     return base if counter is None else f"{base}#{counter}"
 
 
-def default_message(action: str, name: str, version: str | None = None, stage=None) -> str:
+def default_message(
+    action: str, name: str, version: str | None = None, stage: str | None = None
+) -> str:
     """GTO's default first line for each kind of tag (gto/registry.py)."""
     if action == REGISTRATION:
         return f"Registering artifact {name} version {version}"
@@ -178,7 +180,7 @@ class SemVer:
     def is_valid(text: str) -> bool:
         return bool(VERSION_RE.match(text))
 
-    def _key(self):
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
         # A release sorts after its pre-releases; numeric identifiers sort before
         # alphanumeric ones and compare as numbers.
         pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.pre)

@@ -35,6 +35,8 @@ from mlx.metadata import ModelMetadata
 
 if TYPE_CHECKING:
     from mlx.registry.materialize import Baseline
+    from mlx.scoring.files import BatchResult
+    from mlx.serve.spec import ModelSpec
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -92,7 +94,7 @@ class EvalJob:
 @dataclass
 class ScoreJob:
     project: ProjectConfig
-    model: Any  # mlx.serve.spec.ModelSpec: the verified model to score with
+    model: ModelSpec  # the verified model to score with
     input_path: Path
     output_path: Path
     on_error: str
@@ -147,7 +149,7 @@ class Runner(Protocol):
 
     def evaluate(self, job: EvalJob) -> RemoteEvaluation: ...
 
-    def score(self, job: ScoreJob) -> Any: ...
+    def score(self, job: ScoreJob) -> BatchResult: ...
 
     def trial_pool(self, job: TuneJob) -> AbstractContextManager[TrialPool]: ...
 
@@ -201,7 +203,7 @@ class BaseRunner:
     def evaluate(self, job: EvalJob) -> RemoteEvaluation:
         raise self._not_there("evaluate")
 
-    def score(self, job: ScoreJob) -> Any:
+    def score(self, job: ScoreJob) -> BatchResult:
         raise self._not_there("score")
 
     @contextmanager

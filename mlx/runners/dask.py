@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config.runners import DaskRunner as DaskSpec
 from mlx.errors import UsageError
@@ -31,6 +31,9 @@ from mlx.runners import (
 )
 from mlx.runners.dask_cluster import check_cluster, connect
 
+if TYPE_CHECKING:
+    from mlx.runners.dask_score import ClusterBatchResult
+
 
 class DaskRunner(BaseRunner):
     """Trains (the boosting) and scores files on the cluster; validate, evaluate and
@@ -43,7 +46,7 @@ class DaskRunner(BaseRunner):
         super().__init__(name)
         self.spec = spec
 
-    def score(self, job: ScoreJob) -> Any:
+    def score(self, job: ScoreJob) -> ClusterBatchResult:
         require_extra("dask", f"the dask runner {self.name!r}", "distributed", "dask.dataframe")
         from mlx.runners.dask_score import score_file_on_cluster
 

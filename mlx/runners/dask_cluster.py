@@ -23,7 +23,9 @@ def connect(spec: DaskSpec, name: str) -> Iterator[Any]:
     for logger in ("distributed", "distributed.client", "lightgbm"):
         logging.getLogger(logger).setLevel(logging.ERROR)
     try:
-        client = Client(spec.scheduler, timeout=spec.timeout, set_as_default=False)
+        client = Client(  # type: ignore[no-untyped-call]  # distributed: no type hints
+            spec.scheduler, timeout=spec.timeout, set_as_default=False
+        )
     except (OSError, TimeoutError) as exc:
         raise RemoteUnreachable(
             f"cannot reach the Dask scheduler {spec.scheduler} (runner {name!r}): {exc}",
@@ -32,7 +34,7 @@ def connect(spec: DaskSpec, name: str) -> Iterator[Any]:
     try:
         yield client
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def worker_versions(client: Any) -> dict[str, dict[str, str | None]]:
@@ -49,7 +51,8 @@ def worker_versions(client: Any) -> dict[str, dict[str, str | None]]:
                 out[dist] = None
         return out
 
-    return client.run(versions)
+    found: dict[str, dict[str, str | None]] = client.run(versions)  # worker address → versions
+    return found
 
 
 def check_cluster(client: Any, data_path: Path | None = None) -> dict[str, Any]:

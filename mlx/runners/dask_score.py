@@ -15,16 +15,26 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config.runners import DaskRunner as DaskSpec
 from mlx.runners.dask_cluster import check_cluster, connect
 from mlx.scoring.files import BatchResult
 
-_MODELS: dict[str, Any] = {}  # per worker process: md5 → ServedModel
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from mlx.runners import Progress
+    from mlx.serve.model import ServedModel
+
+_MODELS: dict[str, ServedModel] = {}  # per worker process: md5 → model
 
 
-def _model_on_worker(payload: dict[str, Any]):
+def _model_on_worker(payload: dict[str, Any]) -> ServedModel:
     """The worker's scoring model (one onnxruntime session per process, single thread)."""
     md5 = payload["spec"]["md5"]
     if md5 not in _MODELS:
@@ -43,7 +53,9 @@ def _model_on_worker(payload: dict[str, Any]):
     return _MODELS[md5]
 
 
-def _score_partition(frame, payload: dict[str, Any], allow_non_finite: bool):
+def _score_partition(
+    frame: pd.DataFrame, payload: dict[str, Any], allow_non_finite: bool
+) -> tuple[pa.Table, list[dict[str, Any]], int]:
     """(output table, bad rows as dicts, input rows) for one partition, rows from 0."""
     import pyarrow as pa
 
@@ -72,7 +84,7 @@ def score_file_on_cluster(
     *,
     on_error: str = "fail",
     allow_non_finite: bool = False,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> ClusterBatchResult:
     from mlx.scoring.files import check_request
     from mlx.util.atomic import atomic_path
@@ -109,7 +121,7 @@ def score_file_on_cluster(
     return result
 
 
-def _empty_output(doc: dict[str, Any]):
+def _empty_output(doc: dict[str, Any]) -> pa.Table:
     """The output table for no rows (its schema), from a local load of the model, which
     also checks the model before the cluster sees it."""
     import pyarrow as pa
@@ -125,7 +137,7 @@ def _empty_output(doc: dict[str, Any]):
     return score_chunk(model, pa.table(columns)).table
 
 
-def _read(path: Path, fmt: str, doc: dict[str, Any], partitions: int):
+def _read(path: Path, fmt: str, doc: dict[str, Any], partitions: int) -> dd.DataFrame:
     """The input as a Dask frame of text columns: the features and the id column."""
     import dask.dataframe as dd
 
@@ -141,6 +153,7 @@ def _read(path: Path, fmt: str, doc: dict[str, Any], partitions: int):
         )
     if doc.get("id_column") in names:
         wanted.append(doc["id_column"])
+    frame: dd.DataFrame
     if fmt == "csv":
         size = path.stat().st_size
         block = max(1 << 20, min(64 << 20, math.ceil(size / partitions)))
@@ -158,7 +171,8 @@ def _column_names(path: Path, fmt: str) -> list[str]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_schema(str(path)).names
+        names: list[str] = pq.read_schema(str(path)).names
+        return names
     import csv
 
     with open(path, newline="", encoding="utf-8") as fh:
@@ -169,18 +183,29 @@ def _row_estimate(path: Path, fmt: str) -> int:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(str(path)).metadata.num_rows
+        return int(pq.ParquetFile(str(path)).metadata.num_rows)
     return 0
 
 
-def _submit(client, frame, shipped, allow_non_finite: bool) -> list:
+def _submit(client: Any, frame: dd.DataFrame, shipped: Any, allow_non_finite: bool) -> list[Any]:
+    """One future per partition, in input order (``client``, ``shipped`` and the futures
+    are distributed's Client and Futures, which carry no type hints)."""
     from dask import delayed
 
     task = delayed(_score_partition, pure=False)
-    return [client.compute(task(part, shipped, allow_non_finite)) for part in frame.to_delayed()]
+    parts = frame.to_delayed()  # type: ignore[no-untyped-call]  # dask: no type hints
+    return [client.compute(task(part, shipped, allow_non_finite)) for part in parts]
 
 
-def _collect(futures, dst: Path, out_fmt: str, result, progress, total: int, empty) -> None:
+def _collect(
+    futures: list[Any],
+    dst: Path,
+    out_fmt: str,
+    result: ClusterBatchResult,
+    progress: Progress | None,
+    total: int,
+    empty: pa.Table,
+) -> None:
     """Take the partitions in input order: number rows, apply the policy, write."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -222,7 +247,7 @@ def _collect(futures, dst: Path, out_fmt: str, result, progress, total: int, emp
             writer.close()
 
 
-def _plain_strings(table):
+def _plain_strings(table: pa.Table) -> pa.Table:
     """pandas hands Arrow large_string; local scoring writes string: same output types."""
     import pyarrow as pa
 
@@ -232,7 +257,7 @@ def _plain_strings(table):
     return table.cast(pa.schema(fields))
 
 
-def _open_writer(path: Path, fmt: str, schema):
+def _open_writer(path: Path, fmt: str, schema: pa.Schema) -> pq.ParquetWriter | pacsv.CSVWriter:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

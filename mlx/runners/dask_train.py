@@ -17,27 +17,49 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.errors import DataNotAvailable
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+
+    from mlx.train.features import Feature
 
 LABEL = "__mlx_label__"
 
 
 @dataclass
 class DaskBoosterFactory:
-    client: Any  # distributed.Client
+    client: Any  # a distributed.Client (whose methods carry no type hints)
     data_path: Path
     target: str
     task: str
     partitions: int
     used: dict[str, Any] | None = None  # filled in: partitions and rows per worker
 
-    def __call__(self, train, y_train, features, params: dict[str, Any], rounds: int):
+    def __call__(
+        self,
+        train: pd.DataFrame,
+        y_train: np.ndarray,
+        features: list[Feature],
+        params: dict[str, Any],
+        rounds: int,
+    ) -> lgb.Booster:
         with self.client.as_current():
             return self._fit(train, y_train, features, params, rounds)
 
-    def _fit(self, train, y_train, features, params: dict[str, Any], rounds: int):
+    def _fit(
+        self,
+        train: pd.DataFrame,
+        y_train: np.ndarray,
+        features: list[Feature],
+        params: dict[str, Any],
+        rounds: int,
+    ) -> lgb.Booster:
         import dask.dataframe as dd
         import lightgbm as lgb
         import numpy as np
@@ -50,9 +72,10 @@ class DaskBoosterFactory:
         # distributed bins and histograms depend on which rows each worker holds.
         workers = sorted(client.scheduler_info()["workers"])
         where = [[workers[i % len(workers)]] for i in range(frame.npartitions)]
+        parts = frame.to_delayed()  # type: ignore[no-untyped-call]  # dask: no type hints
         raw = [
             client.compute(part, workers=w, allow_other_workers=False)
-            for part, w in zip(frame.to_delayed(), where, strict=True)
+            for part, w in zip(parts, where, strict=True)
         ]
         lengths = client.gather(client.map(len, raw, pure=False))
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64).tolist()
@@ -109,11 +132,12 @@ class DaskBoosterFactory:
         del x, y, x_parts, y_parts, mask_future
         return lgb.Booster(model_str=local.booster_.model_to_string())
 
-    def _read(self, columns: list[str], dtypes: dict[str, Any]):
+    def _read(self, columns: list[str], dtypes: dict[str, Any]) -> dd.DataFrame:
         import dask.dataframe as dd
 
         from mlx.data.io import file_format
 
+        frame: dd.DataFrame
         if file_format(self.data_path) == "csv":
             size = self.data_path.stat().st_size
             block = max(1 << 16, math.ceil(size / self.partitions))
@@ -128,7 +152,14 @@ class DaskBoosterFactory:
         return frame
 
 
-def _prepare(part, start: int, mask, features, target: str, lookup):
+def _prepare(
+    part: pd.DataFrame,
+    start: int,
+    mask: np.ndarray,
+    features: list[Feature],
+    target: str,
+    lookup: dict[Any, int] | None,
+) -> pd.DataFrame:
     """One partition as LightGBM sees it: training rows only, encoded, with the label."""
     import pandas as pd
 
@@ -142,9 +173,9 @@ def _prepare(part, start: int, mask, features, target: str, lookup):
     return frame
 
 
-def _features(frame):
+def _features(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[LABEL])
 
 
-def _label(frame):
+def _label(frame: pd.DataFrame) -> pd.Series:
     return frame[LABEL]

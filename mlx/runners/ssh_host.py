@@ -29,7 +29,7 @@ from mlx.config.runners import SshRunner as SshSpec
 from mlx.errors import RemoteCommandFailed, UsageError
 from mlx.runners import Log
 from mlx.runners.bundle import Bundle, write_archive
-from mlx.runners.ssh_session import Completed, SshSession, q
+from mlx.runners.ssh_session import Completed, LineFn, SshSession, q
 
 DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
 
@@ -243,8 +243,8 @@ class Host:
         project_dir: str,
         run: str,
         args: list[str],
-        on_stdout: Any = None,
-        on_stderr: Any = None,
+        on_stdout: LineFn | None = None,
+        on_stderr: LineFn | None = None,
     ) -> Completed:
         script = f"cd {q(project_dir)} && exec {q(python)} -m " + " ".join(q(a) for a in args)
         return await self.s.group(

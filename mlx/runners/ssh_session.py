@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlx.config.runners import SshRunner as SshSpec
 from mlx.errors import (
@@ -31,6 +31,9 @@ from mlx.errors import (
     RemoteCommandFailed,
     RemoteUnreachable,
 )
+
+if TYPE_CHECKING:
+    import asyncssh
 
 T = TypeVar("T")
 
@@ -56,9 +59,9 @@ def q(value: str) -> str:
 class SshSession:
     """An open connection; use ``async with await SshSession.open(spec) as s``."""
 
-    def __init__(self, conn: Any, label: str, env: dict[str, str]) -> None:
+    def __init__(self, conn: asyncssh.SSHClientConnection, label: str, env: dict[str, str]) -> None:
         self._conn = conn
-        self._sftp: Any = None
+        self._sftp: asyncssh.SFTPClient | None = None
         self.label = label
         self.env = env
 
@@ -210,7 +213,7 @@ class SshSession:
 
     # --- files -----------------------------------------------------------------------
 
-    async def _client(self) -> Any:
+    async def _client(self) -> asyncssh.SFTPClient:
         import asyncssh
 
         if self._sftp is None:

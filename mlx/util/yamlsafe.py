@@ -20,11 +20,11 @@ MAX_DEPTH = 64  # nesting of collections while composing
 MAX_NODES = 200_000  # nodes the document would have once aliases are expanded
 
 
-class YamlLimitError(yaml.MarkedYAMLError):
+class YamlLimitError(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML has no types
     """The document is refused by a limit; ``problem_mark`` says where."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no types
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0

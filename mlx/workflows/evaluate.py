@@ -19,7 +19,7 @@ from mlx.evaluate.stage import SCORES, run_eval_stage
 from mlx.metadata import load_metadata
 from mlx.model_files import EVAL_DIR, METADATA
 from mlx.registry.materialize import Baseline
-from mlx.runners import Runner
+from mlx.runners import Log, Runner
 
 
 @dataclass
@@ -52,7 +52,7 @@ def run_evaluation(
     ref: str | None = None,
     commit: bool = False,
     runner: str | None = None,
-    log: Any = None,
+    log: Log | None = None,
 ) -> EvalResult:
     """``mlx eval``: the model folder ``ref`` (default: the working-tree model) against
     the gates, with the ``eval.baseline_stage`` model as baseline; on an ssh ``runner``
@@ -86,7 +86,7 @@ def run_evaluation(
 
 
 def _remote_evaluate(
-    project: ProjectConfig, runner: Runner, model_dir: Path, commit: bool, log: Any
+    project: ProjectConfig, runner: Runner, model_dir: Path, commit: bool, log: Log | None
 ) -> EvalResult:
     """Eval on the runner's host. The baseline is resolved here (the host has no
     registry) and shipped with the model; results are written and declared here."""

@@ -15,11 +15,14 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import MlxError, UsageError
 from mlx.monitor.engine import MonitorReport
+
+if TYPE_CHECKING:
+    from mlx.adapters.git import Git
 
 
 def retrain(project: ProjectConfig, report: MonitorReport) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def retrain(project: ProjectConfig, report: MonitorReport) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _free_branch(git: Any, pattern: str) -> str:
+def _free_branch(git: Git, pattern: str) -> str:
     """The configured branch name with {date}; a -2, -3 … suffix if it exists."""
     base = pattern.format(date=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
     name, n = base, 1
@@ -133,7 +136,9 @@ def _message(project: ProjectConfig, report: MonitorReport, metrics: dict[str, f
     )
 
 
-def _promote(project: ProjectConfig, commit: str, stage: str, out: dict) -> Any:
+def _promote(
+    project: ProjectConfig, commit: str, stage: str, out: dict[str, Any]
+) -> dict[str, Any] | None:
     """Promote the retrained commit; a refusal is recorded, not raised: the drift
     verdict and the committed branch stand on their own."""
     from mlx.errors import CheckFailed

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import UsageError
 
-Progress = Any  # a callable (rows done, rows total)
+if TYPE_CHECKING:
+    from mlx.runners import Progress
+    from mlx.scoring.files import BatchResult
 
 
 def score_batch(
@@ -20,9 +22,9 @@ def score_batch(
     on_error: str | None = None,
     chunk_rows: int | None = None,
     threads: int | None = None,
-    progress: Progress = None,
+    progress: Progress | None = None,
     runner: str | None = None,
-) -> Any:
+) -> BatchResult:
     """Score ``input_path`` into ``output_path``; returns the scorer's result
     (:class:`mlx.scoring.files.BatchResult`, or the dask runner's).
 

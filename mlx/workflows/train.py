@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.adapters import dvc
 from mlx.adapters.git import Git
@@ -24,6 +24,9 @@ from mlx.config.model import ProjectConfig
 from mlx.errors import UsageError
 from mlx.metadata import ModelMetadata, parse_metadata
 from mlx.model_files import METADATA, NATIVE, ONNX
+
+if TYPE_CHECKING:
+    from mlx.runners import Progress, Runner, TrainJob
 
 
 @dataclass
@@ -130,7 +133,9 @@ def train(
     return result
 
 
-def _train_noting_fallbacks(runner, job, progress, notes: list[str]) -> ModelMetadata:
+def _train_noting_fallbacks(
+    runner: Runner, job: TrainJob, progress: Progress | None, notes: list[str]
+) -> ModelMetadata:
     """Train; an exporter fallback (a slower exact graph form, because the installed
     onnxruntime lacks an operator) becomes a note, not a Python warning on stderr."""
     import warnings
@@ -204,8 +209,13 @@ def commit_message(meta: ModelMetadata) -> str:
 
 
 def _data_context(
-    project, git, data_path: Path, test_path: Path | None, notes: list[str], strict: bool
-) -> dict:
+    project: ProjectConfig,
+    git: Git,
+    data_path: Path,
+    test_path: Path | None,
+    notes: list[str],
+    strict: bool,
+) -> dict[str, Any]:
     dvc.require_data(data_path)
     out: dict[str, Any] = {"path": project.relative(data_path)}
     for key, path in (("", data_path), ("test_", test_path)):

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mlx.config.model import ProjectConfig
 from mlx.errors import ConfigError, ConfigIssue, MissingExtra
@@ -40,6 +40,9 @@ from mlx.workflows.tune_study import (
     probe_values,
     table_doc,
 )
+
+if TYPE_CHECKING:
+    pass
 
 # progress(done, total, best value so far or None)
 Progress = Callable[[int, int, "float | None"], None]

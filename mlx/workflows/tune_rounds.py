@@ -128,7 +128,7 @@ def _wait(
 
 
 def best_value(records: list[dict[str, Any]], maximize: bool) -> float | None:
-    values = [r["value"] for r in records if r.get("state") == "complete"]
+    values: list[float] = [r["value"] for r in records if r.get("state") == "complete"]
     if not values:
         return None
     return max(values) if maximize else min(values)

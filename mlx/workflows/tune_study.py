@@ -9,10 +9,18 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlx.errors import MlxError
 from mlx.experiments import trials as table
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mlx.adapters.git import Git
+    from mlx.config.model import MlxConfig, ProjectConfig
+    from mlx.train.search import TuneData
 
 
 class SnapshotPruner:
@@ -99,7 +107,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def table_doc(project, git, data, data_path, metric, maximize, jobs, threads, n_trials):
+def table_doc(
+    project: ProjectConfig,
+    git: Git,
+    data: TuneData,
+    data_path: Path,
+    metric: str,
+    maximize: bool,
+    jobs: int,
+    threads: int,
+    n_trials: int,
+) -> dict[str, Any]:
+    """The trials table document before any trial: the study, the space, the data."""
     from mlx.adapters import dvc
     from mlx.train import search
 
@@ -139,7 +158,14 @@ def table_doc(project, git, data, data_path, metric, maximize, jobs, threads, n_
     }
 
 
-def write_table(path, doc, records, study, started, interrupted) -> None:
+def write_table(
+    path: Path,
+    doc: dict[str, Any],
+    records: list[dict[str, Any]],
+    study: optuna.Study,
+    started: float,  # time.perf_counter() when the study began
+    interrupted: bool,
+) -> None:
     doc["study"] |= {
         "finished_at": _now(),
         "duration_s": round(time.perf_counter() - started, 3),
@@ -164,7 +190,17 @@ class TrialRunner:
     reports LightGBM's per-round metric to the trial and stops when the pruner says so
     or ``stop`` is set (Ctrl-C); any failure is recorded, never raised."""
 
-    def __init__(self, data, cfg, metric, threads, reuse, prune, round_metric, stop) -> None:
+    def __init__(
+        self,
+        data: TuneData,
+        cfg: MlxConfig,
+        metric: str,
+        threads: int,
+        reuse: bool,
+        prune: bool,
+        round_metric: str,
+        stop: threading.Event,
+    ) -> None:
         self.data, self.cfg, self.metric, self.threads = data, cfg, metric, threads
         self.reuse, self.prune, self.round_metric = reuse, prune, round_metric
         self.stop: threading.Event = stop

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlx.config.model import ProjectConfig
+
+if TYPE_CHECKING:
+    from mlx.data.report import ValidationReport
 
 
 @dataclass
@@ -21,7 +24,7 @@ class ValidateResult:
     config_path: str
     model: str
     task: str
-    data: Any = None  # ValidationReport when data was checked
+    data: ValidationReport | None = None  # when data was checked
     schema_written: str | None = None
     notes: list[str] = field(default_factory=list)
     runner: dict[str, Any] | None = None  # where the data check ran, when not here
