@@ -193,6 +193,20 @@ class ReleaseConfig(Strict):
     abort_min_requests: int = Field(
         20, ge=1, description="Requests each side needs in the window before the rule applies."
     )
+    policy: Literal["fixed", "thompson"] = Field(
+        "fixed",
+        description="fixed: the configured shares; thompson: the canary/split shares follow "
+        "the rewards clients post to /v2/models/{name}/feedback (Thompson sampling).",
+    )
+    feedback_ids: int = Field(
+        65_536,
+        ge=1,
+        description="thompson: request ids each worker remembers for feedback (oldest "
+        "forgotten first).",
+    )
+    feedback_ttl_seconds: float = Field(
+        3600.0, gt=0, description="thompson: seconds after its answer a request can be rewarded."
+    )
 
 
 class ServeConfig(Strict):

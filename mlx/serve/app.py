@@ -93,6 +93,8 @@ class App:
         self.routers, self.shadows, self.observers = wire(
             self.table, self.spec.release, self.spec.run_dir, self.spec.max_batch_size
         )
+        for entry in self.table.entries:  # the primary's batcher hands its batches over
+            entry.batcher.shadows = self.shadows.get(entry, [])
         self.routes = self._routes()
 
     # --- routing ----------------------------------------------------------------------
@@ -148,6 +150,7 @@ class App:
             routes[base + "/ready"] = ("health", GET, self._const(table.ready_doc(name)))
             default = table.default_of(name) or table.versions_of(name)[0]
             routes[base + "/infer"] = ("infer", POST, self._infer_on(default, routed=True))
+            routes[base + "/feedback"] = ("feedback", POST, self._feedback_on(name))
         return routes
 
     def handle(self, req: Request) -> None:
@@ -260,6 +263,33 @@ class App:
         req.served = chosen  # an arm that cannot take the rows is the arm's error
         return chosen, remap(rows, served.model.schema, chosen.model.schema)
 
+    def _feedback_on(self, name: str) -> Callable[[Request], None]:
+        return lambda req: self._feedback(req, name)
+
+    def _feedback(self, req: Request, name: str) -> None:
+        """``{"id": "<request id>", "reward": 0..1}``: the reward for the version that
+        answered that request (the bandit's evidence, docs/serving.md)."""
+        doc = self._json(req)
+        if type(doc) is not dict:
+            raise BadRequest('the feedback body must be a JSON object: {"id": "<request id>", "reward": 1}')  # fmt: skip
+        rid, reward = doc.get("id"), doc.get("reward")
+        if type(rid) is not str or not rid:
+            raise BadRequest(f"'id' must be the request id of an answer (a non-empty string), got {rid!r}")  # fmt: skip
+        if type(reward) not in (int, float) or not 0.0 <= reward <= 1.0:
+            raise BadRequest(f"'reward' must be a number from 0 to 1 (1 = the answer was right), got {reward!r}")  # fmt: skip
+        default = self.table.default_of(name) or self.table.versions_of(name)[0]
+        router = self.routers.get(default)
+        if router is None or router.bandit is None:
+            raise BadRequest(f"model {name!r} is not served with a bandit policy, so there is nothing to reward; serve it with --split A=50,B=50 --policy thompson", 409)  # fmt: skip
+        credited = router.feedback(rid, float(reward))
+        if credited is None:
+            rel = self.spec.release
+            raise BadRequest(f"unknown request id {rid!r} for model {name!r}: this worker did not answer it in its last {rel.feedback_ids} answers within {rel.feedback_ttl_seconds:g} s, or it was rewarded already", 404)  # fmt: skip
+        served, share = credited
+        body = {"id": rid, "model_name": name, "model_version": served.version,
+                "reward": reward, "share": round(share, 6), **router.doc()}  # fmt: skip
+        req.respond(200, orjson.dumps(body))
+
     def _metrics(self, req: Request) -> None:
         m = self.model
         info = {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5}
@@ -323,16 +353,11 @@ class App:
         def fail(exc: Exception) -> None:
             self._internal_error(req, exc)
 
-        shadows = self.shadows.get(served)
-
         def done(outputs, s: int, e: int) -> None:
             try:
                 on_done(outputs, s, e)
             except Exception as exc:  # noqa: BLE001
                 fail(exc)
-            if shadows:  # after the answer: the shadow's queue, never this request's time
-                for shadow in shadows:
-                    shadow.offer(rows, served.model.schema, request_id)
 
         if not served.batcher.submit(Job(rows, request_id, done, fail)):
             req.error(503, f"server busy: {self.spec.max_queue} requests already queued; retry shortly", b"retry-after: 1\r\n")  # fmt: skip
@@ -409,7 +434,7 @@ class App:
                 served.mstats.observe(status, seconds)
             router = self.observers.get(served)
             if router is not None:
-                router.observe(served, status, seconds)
+                router.observe(served, status, seconds, req.rid)
         if self.access_log is not None:
             entry = {
                 "ts": round(time.time(), 6),
