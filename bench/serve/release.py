@@ -66,16 +66,31 @@ def _start(root: Path, env: dict, name: str, args: list[str]) -> tuple[procs.Ser
 
 
 def _workers_mib(server: procs.Server) -> float:
-    """RSS of the worker processes only (the supervisor and log writer are the same
-    whatever is served)."""
+    """RSS of the worker processes and their shadow processes (the supervisor and log
+    writer are the same whatever is served)."""
     pids = []
     for pid in server.pids():
         try:
-            if b"mlx.serve.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"mlx.serve.worker" in cmd or b"mlx.serve.shadowproc" in cmd:
                 pids.append(pid)
         except OSError:
             continue
     return procs.memory_mib(pids)["rss_mib"]
+
+
+def _shadow_counts(url: str) -> dict:
+    """The shadow's scored and dropped request counts (all rounds and warm-ups)."""
+    import urllib.request
+
+    time.sleep(1.0)  # the shadow's last records
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        for key in ("scored", "dropped"):
+            if line.startswith(f"mlx_shadow_{key}_total{{"):
+                out[f"shadow_{key}"] = out.get(f"shadow_{key}", 0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) -> dict:
@@ -97,6 +112,7 @@ def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) 
                 runs[key].append(run)
                 log(f"    round {r + 1} {key}: {run.rps:,.0f} req/s, p99 {run.p99_ms:.2f} ms, {run.errors} errors")  # fmt: skip
         mem = {key: _workers_mib(server) for key, (server, _) in live.items()}
+        shadow = {key: _shadow_counts(url) for key, (_, url) in live.items()}
     finally:
         for server, _ in live.values():
             server.stop()
@@ -111,6 +127,7 @@ def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) 
             "requests": sum(r.requests for r in rs),
             "worker_rss_mib": mem[key],
             "worker_rss_idle_mib": idle[key],
+            **shadow[key],
         }
     return out
 

@@ -160,8 +160,13 @@ class ReleaseConfig(Strict):
     shadow_queue: int = Field(
         256,
         ge=1,
-        description="Requests waiting for the shadow before new shadow work is dropped "
-        "(and counted in mlx_shadow_dropped_total).",
+        description="Primary batches (one or more requests each) waiting for the shadow "
+        "before new shadow work is dropped (and counted in mlx_shadow_dropped_total).",
+    )
+    shadow_process: bool = Field(
+        True,
+        description="Score each shadow in its own process per worker, at idle CPU priority "
+        "(no GIL shared with the primary); false: a low-priority thread in the worker.",
     )
     canary: dict[str, float] = Field(
         default_factory=dict,

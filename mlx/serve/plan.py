@@ -168,6 +168,7 @@ def prepare(
             shadow=[m.ref for m in shadows],
             shadow_sample=rel.shadow_sample,
             shadow_queue=rel.shadow_queue,
+            shadow_process=rel.shadow_process,
             canary={m.ref: m.share for m in arms if m.role == "canary"},
             split={m.ref: m.share for m in models + arms if m.share and m.role != "canary"},
             sticky_header=rel.sticky_header,

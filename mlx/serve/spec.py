@@ -75,6 +75,7 @@ class ReleaseSpec:
     shadow: list[str] = field(default_factory=list)  # refs scored off the hot path
     shadow_sample: float = 1.0
     shadow_queue: int = 256  # pending shadow batches before shadow work is dropped
+    shadow_process: bool = True  # score each shadow in its own idle-priority process
     canary: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1)
     split: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1), A/B test
     sticky_header: str = "x-request-key"
