@@ -275,7 +275,7 @@ class App:
         rid, reward = doc.get("id"), doc.get("reward")
         if type(rid) is not str or not rid:
             raise BadRequest(f"'id' must be the request id of an answer (a non-empty string), got {rid!r}")  # fmt: skip
-        if type(reward) not in (int, float) or not 0.0 <= reward <= 1.0:
+        if not isinstance(reward, int | float) or type(reward) is bool or not 0.0 <= reward <= 1.0:
             raise BadRequest(f"'reward' must be a number from 0 to 1 (1 = the answer was right), got {reward!r}")  # fmt: skip
         default = self.table.default_of(name) or self.table.versions_of(name)[0]
         router = self.routers.get(default)

@@ -101,7 +101,8 @@ class Shadow:
             self._wake.wait(self.interval)
             stopping = self._stop
             while pending:
-                batch, rows = [], 0
+                batch: list = []
+                rows = 0
                 while pending and (not batch or rows + pending[0][0].shape[1] <= self.max_rows):
                     item = pending.popleft()
                     batch.append(item)
@@ -317,8 +318,13 @@ class Router:
         return {
             "policy": self.release.policy,
             "versions": [
-                {"version": a.served.version, "role": a.served.role,
-                 "share": round(self.share_of(a), 6), "aborted": a.aborted, **r}  # fmt: skip
+                {
+                    "version": a.served.version,
+                    "role": a.served.role,
+                    "share": round(self.share_of(a), 6),
+                    "aborted": a.aborted,
+                    **r,
+                }  # fmt: skip
                 for a, r in zip(arms, rewards, strict=True)
             ],
         }

@@ -174,7 +174,9 @@ def _shadow_process(spec: ServeSpec, slot: int, entry, logging: bool):
         "threads": spec.threads,
         "run_dir": spec.run_dir,
         "slot": slot,
-        "prediction_log": {"dir": plog.dir, "flush_seconds": plog.flush_seconds} if logging else None,  # fmt: skip
+        "prediction_log": {"dir": plog.dir, "flush_seconds": plog.flush_seconds}
+        if logging
+        else None,  # fmt: skip
     }
     rel = spec.release
     return ShadowProcess(entry, rel.shadow_sample, rel.shadow_queue, job)

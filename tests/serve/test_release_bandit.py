@@ -68,7 +68,12 @@ def test_thompson_shifts_traffic_to_the_rewarded_version(serve, two_versions):
 def _v2_inputs(meta: dict) -> list[dict]:
     row = ROWS[0]
     return [
-        {"name": f["name"], "shape": [1], "datatype": "BYTES" if f["kind"] == "categorical" else "FP32", "data": [row[f["name"]]]}  # fmt: skip
+        {
+            "name": f["name"],
+            "shape": [1],
+            "datatype": "BYTES" if f["kind"] == "categorical" else "FP32",
+            "data": [row[f["name"]]],
+        }  # fmt: skip
         for f in meta["features"]
     ]
 
