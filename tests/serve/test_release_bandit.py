@@ -93,3 +93,29 @@ def test_a_policy_without_arms_or_unknown_exits_2(two_versions, flags, says):
     assert res.exit_code == 2, res.output
     err = json.loads(res.stdout)["error"]
     assert says in err["message"] + (err.get("hint") or "")
+
+
+def test_the_request_id_map_is_bounded_by_count_and_age():
+    from mlx.serve.bandit import Recent
+
+    recent = Recent(max_ids=3, ttl=3600)
+    for i in range(10):
+        recent.add(f"r{i}", i % 2)
+    assert list(recent.ids) == ["r7", "r8", "r9"]  # the oldest forgotten first
+    assert recent.pop("r2") is None and recent.pop("r9") == 1 and recent.pop("r9") is None
+    aged = Recent(max_ids=100, ttl=-1.0)  # everything is too old at once
+    aged.add("x", 0)
+    aged.expire()
+    assert not aged.ids and aged.pop("x") is None
+
+
+def test_thompson_shares_favour_the_better_arm_and_skip_aborted_ones():
+    from mlx.serve.bandit import Thompson
+
+    t = Thompson(3, seed=1)
+    for _ in range(30):
+        t.reward(0, 0.2)
+        t.reward(1, 0.9)
+        t.reward(2, 1.0)
+    shares = t.shares([True, True, False])  # arm 2 aborted: never chosen
+    assert shares[2] == 0.0 and abs(shares.sum() - 1.0) < 1e-9 and shares[1] > 0.95
