@@ -3,24 +3,30 @@
 One per worker and shadow version, started by the worker (:class:`ShadowProcess`), so the
 shadow's scoring never holds the worker's GIL, and it runs with the idle CPU scheduling
 class (``SCHED_IDLE``; else nice 19): when cores are short, the primary goes first and the
-shadow gets what is left. The worker sends the primary's scored batches down a pipe
-every ``interval`` seconds, one record for all of them; when the pipe is full (the shadow
-is behind) new shadow work is dropped and counted (``mlx_shadow_dropped_total``), never
-queued without limit. The process scores each record in one onnxruntime call and writes
-its rows to its own prediction-log spool (:mod:`mlx.serve.predlog`) with the request
-ids the primary logged. When the worker closes the pipe (drain, switch, or the worker is
-gone) it scores what was sent, flushes its spool and exits 0; SIGTERM is ignored (the
-pipe's end is the signal), so a shutdown loses no shadow rows.
+shadow gets what is left. Every ``interval`` seconds the worker copies the primary's
+scored batches, as one record, into a ring buffer in shared memory (a file in the run
+folder, mapped by both): no pipe, no lock, nothing the worker could wait on while the
+idle-class reader is descheduled (a pipe's kernel mutex held by a preempted reader would
+stall the worker: priority inversion). When the ring is full (the shadow is behind) new
+shadow work is dropped and counted (``mlx_shadow_dropped_total``), never queued without
+limit. The process polls the ring, scores each record in one onnxruntime call and writes
+its rows to its own prediction-log spool (:mod:`mlx.serve.predlog`) with the request ids
+the primary logged. When the worker marks the ring closed (drain, switch) or is gone,
+the process scores what is in the ring, flushes its spool and exits 0; SIGTERM is
+ignored (the closed mark is the signal), so a shutdown loses no shadow rows.
 
-Record: ``<u32 header length><u32 payload length><JSON header><num float32 [n_num, n]>``;
-the header holds ``n``, ``jobs`` ([request id, rows] pairs), ``cats`` (one list per
+Ring: a 64-byte header of uint64 ``[written, read, closed]`` (byte counts since the
+start; one writer, one reader, each index stored after the bytes it covers: x86-64's
+store order makes that safe), then ``RING_BYTES`` of records. Record:
+``<u32 header length><u32 payload length><JSON header><num float32 [n_num, n]>``; the
+header holds ``n``, ``jobs`` ([request id, rows] pairs), ``cats`` (one list per
 categorical feature of the primary) and ``features`` ([name, kind] of the primary's
 schema: the shadow maps them onto its own by name).
 """
 
 from __future__ import annotations
 
-import fcntl
+import mmap
 import os
 import signal
 import subprocess
@@ -35,7 +41,61 @@ import numpy as np
 import orjson
 
 RECORD_HEAD = 8
-PIPE_BYTES = 1 << 20
+HEAD = 64
+RING_BYTES = 4 << 20
+WRITTEN, READ, CLOSED = 0, 1, 2
+
+
+class Ring:
+    """The shared ring buffer (one writer, one reader)."""
+
+    def __init__(self, path: Path, create: bool) -> None:
+        size = HEAD + RING_BYTES
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0), 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            self.mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.idx = np.frombuffer(self.mm, dtype=np.uint64, count=3)
+        self.data = memoryview(self.mm)[HEAD:]
+
+    def free(self) -> int:
+        return RING_BYTES - int(self.idx[WRITTEN] - self.idx[READ])
+
+    def put(self, record: bytes) -> bool:
+        """Append ``record``; False (nothing written) when it does not fit."""
+        n = len(record)
+        if n > self.free():
+            return False
+        w = int(self.idx[WRITTEN])
+        self._copy_in(w % RING_BYTES, record)
+        self.idx[WRITTEN] = w + n  # after the bytes: the reader never sees a partial record
+        return True
+
+    def _copy_in(self, at: int, data: bytes) -> None:
+        first = min(len(data), RING_BYTES - at)
+        self.data[at : at + first] = data[:first]
+        if first < len(data):
+            self.data[: len(data) - first] = data[first:]
+
+    def take(self, n: int, at: int) -> bytes:
+        at %= RING_BYTES
+        first = min(n, RING_BYTES - at)
+        out = bytes(self.data[at : at + first])
+        return out + bytes(self.data[: n - first]) if first < n else out
+
+    def records(self):
+        """Yield every complete record written so far (and mark it read after use)."""
+        r, w = int(self.idx[READ]), int(self.idx[WRITTEN])
+        while r < w:
+            head = self.take(RECORD_HEAD, r)
+            hlen, plen = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
+            body = self.take(hlen + plen, r + RECORD_HEAD)
+            yield hlen, body
+            r += RECORD_HEAD + hlen + plen
+            self.idx[READ] = r
 
 
 class ShadowProcess:
@@ -50,24 +110,20 @@ class ShadowProcess:
         self.sample = sample
         self.max_queue = max_queue  # pending primary batches between two sends
         self.pending: deque = deque()
-        self._rest = b""  # a record the pipe took only part of
         self._lock = threading.Lock()
         self._handle: Any = None
         self._closed = False
         self._loop = asyncio.get_running_loop()
         run_dir = Path(job["run_dir"])
-        path = run_dir / f"shadow-{os.getpid()}-{id(self):x}.json"
+        base = run_dir / f"shadow-{os.getpid()}-{id(self):x}"
+        self.ring_path = base.with_suffix(".ring")
+        self.ring = Ring(self.ring_path, create=True)
+        job = {**job, "ring": str(self.ring_path), "interval": self.interval}
+        path = base.with_suffix(".json")
         path.write_bytes(orjson.dumps(job))
         self.proc = subprocess.Popen(  # noqa: S603 - our own module, no shell
-            [sys.executable, "-m", "mlx.serve.shadowproc", str(path)], stdin=subprocess.PIPE
+            [sys.executable, "-m", "mlx.serve.shadowproc", str(path)], stdin=subprocess.DEVNULL
         )
-        assert self.proc.stdin is not None
-        self.fd = self.proc.stdin.fileno()
-        try:
-            fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except (AttributeError, OSError):
-            pass  # the default 64 KiB pipe: drops come sooner
-        os.set_blocking(self.fd, False)
 
     def offer(self, num: Any, cats: list, jobs: list[tuple[str, int]], schema: Any) -> None:
         """From the primary's batcher, after its answers were sent: never blocks."""
@@ -99,33 +155,17 @@ class ShadowProcess:
         items = []
         while self.pending:
             items.append(self.pending.popleft())
-        if self._rest:  # the end of the last record first: records never interleave
-            self._write(self._rest, block)
-            if self._rest:
+        if not items:
+            return
+        data = self._record(items)
+        if not data:
+            return
+        deadline = time.monotonic() + (30.0 if block else 0.0)
+        while not self.ring.put(data):
+            if time.monotonic() >= deadline or self.proc.poll() is not None:
                 self._dropped(sum(len(i[2]) for i in items))
                 return
-        data = self._record(items) if items else b""
-        if data and not self._write(data, block):
-            self._dropped(sum(len(i[2]) for i in items))
-
-    def _write(self, data: bytes, block: bool) -> bool:
-        """Write ``data``; what the pipe did not take waits in ``_rest``. False when none
-        of it went in (the pipe is full, or the process is gone)."""
-        if block:
-            os.set_blocking(self.fd, True)
-        try:
-            n = os.write(self.fd, data)
-        except OSError:  # BlockingIOError: full; BrokenPipeError: gone
-            return False
-        self._rest = data[n:]
-        while block and self._rest:
-            try:
-                n = os.write(self.fd, self._rest)
-            except OSError:
-                self._rest = b""
-                return True
-            self._rest = self._rest[n:]
-        return True
+            time.sleep(0.01)  # close(): wait for the shadow to make room
 
     def _record(self, items: list) -> bytes:
         schema = items[-1][3]
@@ -141,18 +181,17 @@ class ShadowProcess:
         return len(header).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + header + payload  # fmt: skip
 
     def close(self, timeout: float = 30.0) -> None:
-        """Send what is pending, close the pipe; the process scores it all and exits."""
+        """Send what is pending, mark the ring closed; the process scores it all, exits."""
         with self._lock:
             self._closed = True
             self._flush(block=True)
-            try:
-                self.proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
+            self.ring.idx[CLOSED] = 1
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        self.ring_path.unlink(missing_ok=True)
 
 
 def _features(schema: Any) -> list[list[str]]:
@@ -172,29 +211,41 @@ def _idle() -> None:
             pass
 
 
-def _read(stream, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
-            return b""
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
+def _score(model, mstats, spool, schemas: dict, hlen: int, body: bytes) -> None:
+    from mlx.serve.decode import Rows
+    from mlx.serve.model import Schema
+    from mlx.serve.routing import remap
+
+    header = orjson.loads(body[:hlen])
+    n = header["n"]
+    key = orjson.dumps(header["features"])
+    src = schemas.get(key)
+    if src is None:
+        src = schemas[key] = Schema([{"name": a, "kind": k} for a, k in header["features"]])
+    num = np.frombuffer(body, dtype="<f4", offset=hlen).reshape(-1, n)
+    jobs = header["jobs"]
+    try:
+        rows = remap(Rows(n, num, header["cats"]), src, model.schema)
+        outputs = model.predict(rows.num, rows.cats)
+    except Exception as exc:  # noqa: BLE001 - a failing shadow never fails the primary
+        mstats.add("shadow_errors", len(jobs))
+        print(f"mlx serve: shadow {model.name} {model.version} failed: {exc}", file=sys.stderr, flush=True)  # fmt: skip
+        return
+    mstats.add("shadow_scored", len(jobs))
+    if spool is not None:
+        spool.add(rows.num, rows.cats, outputs, [(rid, k, True) for rid, k in jobs], time.time())  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     path = Path((argv or sys.argv[1:])[0])
     job = orjson.loads(path.read_bytes())
     path.unlink(missing_ok=True)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the end of the pipe is the signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the ring's closed mark is the signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _idle()
-    from mlx.serve.decode import Rows
     from mlx.serve.metrics import ModelStats
-    from mlx.serve.model import Schema, ServedModel
+    from mlx.serve.model import ServedModel
     from mlx.serve.predlog import PredictionSpool
-    from mlx.serve.routing import remap
 
     mspec = job["model"]
     model = ServedModel.load(mspec, threads=int(job.get("threads", 1)))
@@ -204,33 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     if plog:
         spool = PredictionSpool(Path(plog["dir"]), model, flush_seconds=plog["flush_seconds"])
     schemas: dict[bytes, Any] = {}
-    stdin = sys.stdin.buffer
+    ring = Ring(Path(job["ring"]), create=False)
+    parent = os.getppid()
+    interval = float(job.get("interval", 0.005))
     while True:
-        head = _read(stdin, RECORD_HEAD)
-        if not head:
+        closing = bool(ring.idx[CLOSED]) or os.getppid() != parent  # then: drain, exit
+        for hlen, body in ring.records():
+            _score(model, mstats, spool, schemas, hlen, body)
+        if closing:
             break
-        hlen, plen = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
-        body = _read(stdin, hlen + plen)
-        if not body:
-            break
-        header = orjson.loads(body[:hlen])
-        n = header["n"]
-        key = orjson.dumps(header["features"])
-        src = schemas.get(key)
-        if src is None:
-            src = schemas[key] = Schema([{"name": a, "kind": k} for a, k in header["features"]])
-        num = np.frombuffer(body, dtype="<f4", offset=hlen).reshape(-1, n)
-        jobs = header["jobs"]
-        try:
-            rows = remap(Rows(n, num, header["cats"]), src, model.schema)
-            outputs = model.predict(rows.num, rows.cats)
-        except Exception as exc:  # noqa: BLE001 - a failing shadow never fails the primary
-            mstats.add("shadow_errors", len(jobs))
-            print(f"mlx serve: shadow {model.name} {model.version} failed: {exc}", file=sys.stderr, flush=True)  # fmt: skip
-            continue
-        mstats.add("shadow_scored", len(jobs))
-        if spool is not None:
-            spool.add(rows.num, rows.cats, outputs, [(rid, k, True) for rid, k in jobs], time.time())  # fmt: skip
+        time.sleep(interval)
     if spool is not None:
         spool.close()
     return 0
