@@ -4,12 +4,13 @@ One per worker and shadow version, started by the worker (:class:`ShadowProcess`
 shadow's scoring never holds the worker's GIL, and it runs with the idle CPU scheduling
 class (``SCHED_IDLE``; else nice 19): when cores are short, the primary goes first and the
 shadow gets what is left. Every ``interval`` seconds the worker copies the primary's
-scored batches, as one record, into a ring buffer in shared memory (a file in the run
-folder, mapped by both): no pipe, no lock, nothing the worker could wait on while the
+scored batches, as one record, into a ring buffer in shared memory (mapped by both):
+no pipe, no lock, nothing the worker could wait on while the
 idle-class reader is descheduled (a pipe's kernel mutex held by a preempted reader would
 stall the worker: priority inversion). When the ring is full (the shadow is behind) new
 shadow work is dropped and counted (``mlx_shadow_dropped_total``), never queued without
-limit. The process polls the ring, scores each record in one onnxruntime call and writes
+limit. The ring is an anonymous memfd (tmpfs) passed to the process: no file on disk, so
+no write ever waits for dirty-page writeback. The process polls the ring, scores each record in one onnxruntime call and writes
 its rows to its own prediction-log spool (:mod:`mlx.serve.predlog`) with the request ids
 the primary logged. When the worker marks the ring closed (drain, switch) or is gone,
 the process scores what is in the ring, flushes its spool and exits 0; SIGTERM is
@@ -49,17 +50,27 @@ WRITTEN, READ, CLOSED = 0, 1, 2
 class Ring:
     """The shared ring buffer (one writer, one reader)."""
 
-    def __init__(self, path: Path, create: bool) -> None:
+    def __init__(self, fd: int, create: bool) -> None:
         size = HEAD + RING_BYTES
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0), 0o600)
-        try:
-            if create:
-                os.ftruncate(fd, size)
-            self.mm = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)
+        if create:
+            os.ftruncate(fd, size)
+        self.mm = mmap.mmap(fd, size)
         self.idx = np.frombuffer(self.mm, dtype=np.uint64, count=3)
         self.data = memoryview(self.mm)[HEAD:]
+
+    @staticmethod
+    def memory(run_dir: Path, name: str) -> int:
+        """A file descriptor for the ring's memory: an anonymous memfd (tmpfs: a file on
+        disk would make the worker's writes wait for dirty-page writeback), else a file
+        in ``/dev/shm`` or the run folder, unlinked at once."""
+        try:
+            return os.memfd_create(name, 0)  # not inherited unless passed
+        except (AttributeError, OSError):
+            folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else run_dir
+            path = folder / f"{name}-{os.getpid()}"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            path.unlink()
+            return fd
 
     def free(self) -> int:
         return RING_BYTES - int(self.idx[WRITTEN] - self.idx[READ])
@@ -115,15 +126,19 @@ class ShadowProcess:
         self._closed = False
         self._loop = asyncio.get_running_loop()
         run_dir = Path(job["run_dir"])
-        base = run_dir / f"shadow-{os.getpid()}-{id(self):x}"
-        self.ring_path = base.with_suffix(".ring")
-        self.ring = Ring(self.ring_path, create=True)
-        job = {**job, "ring": str(self.ring_path), "interval": self.interval}
-        path = base.with_suffix(".json")
-        path.write_bytes(orjson.dumps(job))
-        self.proc = subprocess.Popen(  # noqa: S603 - our own module, no shell
-            [sys.executable, "-m", "mlx.serve.shadowproc", str(path)], stdin=subprocess.DEVNULL
-        )
+        fd = Ring.memory(run_dir, "mlx-shadow-ring")
+        try:
+            self.ring = Ring(fd, create=True)
+            job = {**job, "ring_fd": fd, "interval": self.interval}
+            path = run_dir / f"shadow-{os.getpid()}-{id(self):x}.json"
+            path.write_bytes(orjson.dumps(job))
+            self.proc = subprocess.Popen(  # noqa: S603 - our own module, no shell
+                [sys.executable, "-m", "mlx.serve.shadowproc", str(path)],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(fd,),
+            )
+        finally:
+            os.close(fd)  # the mapping and the child keep the memory
 
     def offer(self, num: Any, cats: list, jobs: list[tuple[str, int]], schema: Any) -> None:
         """From the primary's batcher, after its answers were sent: never blocks."""
@@ -191,7 +206,6 @@ class ShadowProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.ring_path.unlink(missing_ok=True)
 
 
 def _features(schema: Any) -> list[list[str]]:
@@ -255,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if plog:
         spool = PredictionSpool(Path(plog["dir"]), model, flush_seconds=plog["flush_seconds"])
     schemas: dict[bytes, Any] = {}
-    ring = Ring(Path(job["ring"]), create=False)
+    ring = Ring(int(job["ring_fd"]), create=False)
     parent = os.getppid()
     interval = float(job.get("interval", 0.005))
     while True:
