@@ -267,28 +267,12 @@ class App:
         return lambda req: self._feedback(req, name)
 
     def _feedback(self, req: Request, name: str) -> None:
-        """``{"id": "<request id>", "reward": 0..1}``: the reward for the version that
-        answered that request (the bandit's evidence, docs/serving.md)."""
-        doc = self._json(req)
-        if type(doc) is not dict:
-            raise BadRequest('the feedback body must be a JSON object: {"id": "<request id>", "reward": 1}')  # fmt: skip
-        rid, reward = doc.get("id"), doc.get("reward")
-        if type(rid) is not str or not rid:
-            raise BadRequest(f"'id' must be the request id of an answer (a non-empty string), got {rid!r}")  # fmt: skip
-        if not isinstance(reward, int | float) or type(reward) is bool or not 0.0 <= reward <= 1.0:
-            raise BadRequest(f"'reward' must be a number from 0 to 1 (1 = the answer was right), got {reward!r}")  # fmt: skip
+        """``{"id": "<request id>", "reward": 0..1}`` (:func:`mlx.serve.bandit.feedback`)."""
+        from mlx.serve.bandit import feedback
+
         default = self.table.default_of(name) or self.table.versions_of(name)[0]
-        router = self.routers.get(default)
-        if router is None or router.bandit is None:
-            raise BadRequest(f"model {name!r} is not served with a bandit policy, so there is nothing to reward; serve it with --split A=50,B=50 --policy thompson", 409)  # fmt: skip
-        credited = router.feedback(rid, float(reward))
-        if credited is None:
-            rel = self.spec.release
-            raise BadRequest(f"unknown request id {rid!r} for model {name!r}: this worker did not answer it in its last {rel.feedback_ids} answers within {rel.feedback_ttl_seconds:g} s, or it was rewarded already", 404)  # fmt: skip
-        served, share = credited
-        body = {"id": rid, "model_name": name, "model_version": served.version,
-                "reward": reward, "share": round(share, 6), **router.doc()}  # fmt: skip
-        req.respond(200, orjson.dumps(body))
+        doc = feedback(self._json(req), self.routers.get(default), name, self.spec.release)
+        req.respond(200, orjson.dumps(doc))
 
     def _metrics(self, req: Request) -> None:
         m = self.model

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from mlx.serve.errors import BadRequest
+
 POLICIES = ("fixed", "thompson")
 
 
@@ -91,3 +93,23 @@ class Thompson:
             {"rewards": int(n), "mean": round(float(w / n), 6) if n else None}
             for w, n in zip(self.wins, self.count, strict=True)
         ]
+
+
+def feedback(doc: Any, router: Any, name: str, release: Any) -> dict[str, Any]:
+    """The answer to ``POST /v2/models/{name}/feedback``: the reward credited to the
+    version that answered the request id (BadRequest 400/404/409 otherwise)."""
+    if type(doc) is not dict:
+        raise BadRequest('the feedback body must be a JSON object: {"id": "<request id>", "reward": 1}')  # fmt: skip
+    rid, reward = doc.get("id"), doc.get("reward")
+    if type(rid) is not str or not rid:
+        raise BadRequest(f"'id' must be the request id of an answer (a non-empty string), got {rid!r}")  # fmt: skip
+    if not isinstance(reward, int | float) or type(reward) is bool or not 0.0 <= reward <= 1.0:
+        raise BadRequest(f"'reward' must be a number from 0 to 1 (1 = the answer was right), got {reward!r}")  # fmt: skip
+    if router is None or router.bandit is None:
+        raise BadRequest(f"model {name!r} is not served with a bandit policy, so there is nothing to reward; serve it with --split A=50,B=50 --policy thompson", 409)  # fmt: skip
+    credited = router.feedback(rid, float(reward))
+    if credited is None:
+        raise BadRequest(f"unknown request id {rid!r} for model {name!r}: this worker did not answer it in its last {release.feedback_ids} answers within {release.feedback_ttl_seconds:g} s, or it was rewarded already", 404)  # fmt: skip
+    served, share = credited
+    return {"id": rid, "model_name": name, "model_version": served.version, "reward": reward,
+            "share": round(share, 6), **router.doc()}  # fmt: skip

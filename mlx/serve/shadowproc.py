@@ -163,8 +163,11 @@ class ShadowProcess:
 
     def _send(self) -> None:
         self._handle = None
-        with self._lock:
-            self._flush(block=False)
+        if self._lock.acquire(blocking=False):  # else close() is flushing: it takes it all
+            try:
+                self._flush(block=False)
+            finally:
+                self._lock.release()
 
     def _flush(self, block: bool) -> None:
         items = []
@@ -225,6 +228,13 @@ def _idle() -> None:
             pass
 
 
+def _normal() -> None:
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
 def _score(model, mstats, spool, schemas: dict, hlen: int, body: bytes) -> None:
     from mlx.serve.decode import Rows
     from mlx.serve.model import Schema
@@ -274,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     interval = float(job.get("interval", 0.005))
     while True:
         closing = bool(ring.idx[CLOSED]) or os.getppid() != parent  # then: drain, exit
+        if closing:
+            _normal()  # nobody waits on the primary now: finish the backlog promptly
         for hlen, body in ring.records():
             _score(model, mstats, spool, schemas, hlen, body)
         if closing:
