@@ -45,8 +45,8 @@ _mlx() {
         runs) opts="--all-branches -A --sort --limit -n --passed --config -c --json --help -h"
             case "$prev" in --sort|--limit|-n|--config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
-        serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --runner -r --follow --interval --fetch --shadow --canary --split --json --help -h"
-            case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows|--runner|-r|--interval|--shadow|--canary|--split) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
+        serve) opts="--config -c --host --port -p --workers -w --threads --token --max-batch-size --max-delay-us --max-queue --access-log --no-access-log --prediction-log --no-prediction-log --batch --output -o --on-error --chunk-rows --runner -r --follow --interval --fetch --shadow --canary --split --policy --json --help -h"
+            case "$prev" in --config|-c|--host|--port|-p|--workers|-w|--threads|--token|--max-batch-size|--max-delay-us|--max-queue|--batch|--output|-o|--on-error|--chunk-rows|--runner|-r|--interval|--shadow|--canary|--split|--policy) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
             ;;
         show) opts="--config -c --json --help -h"
             case "$prev" in --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac

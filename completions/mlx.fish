@@ -111,6 +111,7 @@ complete -c mlx -n '__fish_seen_subcommand_from serve' -l fetch -d '--follow: al
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l shadow -r -d 'Also score every request with REF off the hot path (logged).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l canary -r -d 'REF=PERCENT: that share of its model'\''s requests is answered by REF (sticky by X-Request-Key or the id column; aborted automatically on errors).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l split -r -d 'A/B test: A=50,B=50 (refs and percentages adding to 100).'
+complete -c mlx -n '__fish_seen_subcommand_from serve' -l policy -r -d 'fixed (the given shares) or thompson: the --split/--canary shares follow the rewards posted to /v2/models/NAME/feedback (default: serve.release.policy).'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l json -d 'Print one JSON document on stdout for machines.'
 complete -c mlx -n '__fish_seen_subcommand_from serve' -l help -s h -d 'Show help and exit.'
 complete -c mlx -n '__fish_seen_subcommand_from show' -l config -s c -r -F -d 'Path to mlops.yaml (default: nearest mlops.yaml from the current folder up).'

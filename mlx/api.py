@@ -356,7 +356,8 @@ def serve(
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
     until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
     max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output,
-    follow, interval, fetch, shadow, canary (["REF=10%"]), split ("A=50,B=50"). ``ref``
+    follow, interval, fetch, shadow, canary (["REF=10%"]), split ("A=50,B=50"), policy
+    ("fixed" | "thompson"). ``ref``
     may be a list: every model is served, the
     first is the default."""
     from mlx.serve.plan import prepare

@@ -54,7 +54,12 @@ def _project(log) -> tuple[Path, dict, str, str]:
     return root, {**env, "churn_dir": str(models["churn"].dir)}, tags[0].split("@")[1], tags[-1].split("@")[1]  # fmt: skip
 
 
+BASELINE: dict[str, str] = {}  # --baseline: PYTHONPATH for the "base-*" servers
+
+
 def _start(root: Path, env: dict, name: str, args: list[str]) -> tuple[procs.Server, str]:
+    if name.startswith("base-") and BASELINE:
+        env = {**env, **BASELINE}  # the same CLI, the baseline's mlx package first on the path
     port = procs.free_port()
     cmd = [_mlx(), "serve", *args, "--port", str(port)]
     server = procs.start(name, cmd, WORK / "release" / f"{name}.log", port, env=env, cwd=root)
@@ -66,16 +71,31 @@ def _start(root: Path, env: dict, name: str, args: list[str]) -> tuple[procs.Ser
 
 
 def _workers_mib(server: procs.Server) -> float:
-    """RSS of the worker processes only (the supervisor and log writer are the same
-    whatever is served)."""
+    """RSS of the worker processes and their shadow processes (the supervisor and log
+    writer are the same whatever is served)."""
     pids = []
     for pid in server.pids():
         try:
-            if b"mlx.serve.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"mlx.serve.worker" in cmd or b"mlx.serve.shadowproc" in cmd:
                 pids.append(pid)
         except OSError:
             continue
     return procs.memory_mib(pids)["rss_mib"]
+
+
+def _shadow_counts(url: str) -> dict:
+    """The shadow's scored and dropped request counts (all rounds and warm-ups)."""
+    import urllib.request
+
+    time.sleep(1.0)  # the shadow's last records
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        for key in ("scored", "dropped"):
+            if line.startswith(f"mlx_shadow_{key}_total{{"):
+                out[f"shadow_{key}"] = out.get(f"shadow_{key}", 0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) -> dict:
@@ -97,6 +117,7 @@ def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) 
                 runs[key].append(run)
                 log(f"    round {r + 1} {key}: {run.rps:,.0f} req/s, p99 {run.p99_ms:.2f} ms, {run.errors} errors")  # fmt: skip
         mem = {key: _workers_mib(server) for key, (server, _) in live.items()}
+        shadow = {key: _shadow_counts(url) for key, (_, url) in live.items()}
     finally:
         for server, _ in live.values():
             server.stop()
@@ -111,6 +132,7 @@ def _steady_all(root, env, configs: dict[str, list[str]], bodies: Path, s, log) 
             "requests": sum(r.requests for r in rs),
             "worker_rss_mib": mem[key],
             "worker_rss_idle_mib": idle[key],
+            **shadow[key],
         }
     return out
 
@@ -207,19 +229,32 @@ def render(res: dict) -> str:
         "",
         "wrk, one thread, c=16, single-row V2 JSON bodies rotating over 1,000 rows, the 200-tree "
         "× 31-leaf synth model; each server with the project's default serve settings (access "
-        "log and Parquet prediction logs on), one worker each, all four up side by side and "
+        "log and Parquet prediction logs on), one worker each, all up side by side and "
         "measured one at a time in interleaved rounds (medians). Throughput and p99 of the answers.",
         "",
         "| server | req/s | vs plain | p50 ms | p99 ms | p99 vs plain | non-2xx | worker RSS MiB |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for key, label in (("plain", "mlx serve synth#prod"), ("shadow", "+ --shadow synth#staging"), ("canary", "+ --canary synth#staging=10%"), ("three", "three models (synth#prod synth#staging churn)")):  # fmt: skip
+    rows = [("plain", "mlx serve synth#prod"), ("shadow", "+ --shadow synth#staging"), ("canary", "+ --canary synth#staging=10%"), ("three", "three models (synth#prod synth#staging churn)")]  # fmt: skip
+    base = m.get("baseline")
+    if base:
+        rows += [(f"base-{k}", f"baseline {base}: {label}") for k, label in rows[:3]]
+    for key, label in rows:
         r = res["steady"][key]
         lines.append(
             f"| {label} | {r['rps']:,.0f} | {r['rps'] / plain['rps'] - 1:+.1%} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['p99_ms'] / plain['p99_ms'] - 1:+.1%} | {r['errors']} | {r['worker_rss_mib']:.0f} |"  # fmt: skip
         )
     extra = (res["steady"]["three"]["worker_rss_idle_mib"] - plain["worker_rss_idle_mib"]) / 2
+    if base:
+        bp = res["steady"]["base-plain"]
+        lines += ["", "Baseline servers against their own plain: " + "; ".join(
+            f"{k} {res['steady'][f'base-{k}']['rps'] / bp['rps'] - 1:+.1%} req/s, {res['steady'][f'base-{k}']['p99_ms'] / bp['p99_ms'] - 1:+.1%} p99"  # fmt: skip
+            for k in ("shadow", "canary"))]  # fmt: skip
+    sh = res["steady"]["shadow"]
+    if "shadow_scored" in sh:
+        done = sh["shadow_scored"] / max(1.0, sh["shadow_scored"] + sh.get("shadow_dropped", 0))
+        lines += ["", f"The shadow scored {sh['shadow_scored']:,.0f} requests and dropped {sh.get('shadow_dropped', 0):,.0f} ({done:.1%} scored) over all rounds."]  # fmt: skip
     f = res["follow"]
     lines += [
         "",
@@ -236,8 +271,9 @@ def render(res: dict) -> str:
         "",
         "Targets (issue 15): shadow ≤ 10% throughput and ≤ 10% p99 cost; canary routing ≤ 5%; "
         "switch: 0 non-2xx, p99 of the switch second ≤ 3× steady. One worker: the shadow "
-        "scores on its own thread, so on a machine with spare cores it mostly costs the GIL "
-        "hand-off; with no spare core (wrk and the server share the cores) it competes for CPU.",
+        "scores in its own process at idle CPU priority (serve.release.shadow_process), so "
+        "it takes no GIL from the primary and, with no spare core, scores what idle CPU "
+        "allows and drops the rest (counted) rather than slowing the primary.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -246,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.serve.release", description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("--quick", action="store_true", help="short windows, 1 round")
     p.add_argument("--write-doc", action="store_true", help=f"rewrite the {SECTION!r} section")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 2; --quick 1)")
+    p.add_argument("--baseline", metavar="SRC", help="also serve plain/shadow/canary with the mlx package in SRC (e.g. `git archive <commit>` unpacked): before/after in one run")  # fmt: skip
     args = p.parse_args(argv)
     problem = loadgen.check_wrk()
     if problem:
@@ -257,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         quick = args.quick
         warmup = 1.0 if args.quick else 3.0
         duration = 3.0 if args.quick else 10.0
-        rounds = 1 if args.quick else 2
+        rounds = args.rounds or (1 if args.quick else 2)
 
     root, env, v1, v2 = _project(print)
     churn = env.pop("churn_dir")
@@ -271,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         "canary": ["synth#prod", "--canary", "synth#staging=10%"],
         "three": ["synth#prod", "synth#staging", churn],
     }
+    if args.baseline:
+        BASELINE["PYTHONPATH"] = str(Path(args.baseline).resolve())
+        configs.update({f"base-{k}": configs[k] for k in ("plain", "shadow", "canary")})
     for key, cfg in configs.items():
         print(f"  {key}: mlx serve {' '.join(cfg)}")
     steady = _steady_all(root, env, configs, bodies, S, print)
@@ -283,7 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} cores, load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",  # fmt: skip
-            "command": "python -m bench.serve.release" + (" --quick" if args.quick else ""),
+            "command": "python -m bench.serve.release"
+            + (" --quick" if args.quick else "")
+            + (f" --rounds {args.rounds}" if args.rounds else "")
+            + (" --baseline SRC" if args.baseline else ""),  # fmt: skip
+            "baseline": Path(args.baseline).name if args.baseline else None,
+            "rounds": S.rounds,
             "quick": args.quick,
             "versions": [v1, v2],
         },

@@ -148,6 +148,14 @@ def serve(
         Optional[str],  # noqa: UP045
         typer.Option("--split", help="A/B test: A=50,B=50 (refs and percentages adding to 100)."),
     ] = None,
+    policy: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--policy",
+            help="fixed (the given shares) or thompson: the --split/--canary shares follow "
+            "the rewards posted to /v2/models/NAME/feedback (default: serve.release.policy).",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol, MLflow /invocations, /predict), or score a file with --batch."""  # noqa: E501
@@ -187,6 +195,7 @@ def serve(
             shadow=shadow,
             canary=canary,
             split=split,
+            policy=policy,
         )
         spec = plan.spec
         if spec.host not in LOOPBACK and not spec.token:

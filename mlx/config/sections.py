@@ -161,8 +161,13 @@ class ReleaseConfig(Strict):
     shadow_queue: int = Field(
         256,
         ge=1,
-        description="Requests waiting for the shadow before new shadow work is dropped "
-        "(and counted in mlx_shadow_dropped_total).",
+        description="Primary batches (one or more requests each) waiting for the shadow "
+        "before new shadow work is dropped (and counted in mlx_shadow_dropped_total).",
+    )
+    shadow_process: bool = Field(
+        True,
+        description="Score each shadow in its own process per worker, at idle CPU priority "
+        "(no GIL shared with the primary); false: a low-priority thread in the worker.",
     )
     canary: dict[str, float] = Field(
         default_factory=dict,
@@ -193,6 +198,20 @@ class ReleaseConfig(Strict):
     )
     abort_min_requests: int = Field(
         20, ge=1, description="Requests each side needs in the window before the rule applies."
+    )
+    policy: Literal["fixed", "thompson"] = Field(
+        "fixed",
+        description="fixed: the configured shares; thompson: the canary/split shares follow "
+        "the rewards clients post to /v2/models/{name}/feedback (Thompson sampling).",
+    )
+    feedback_ids: int = Field(
+        65_536,
+        ge=1,
+        description="thompson: request ids each worker remembers for feedback (oldest "
+        "forgotten first).",
+    )
+    feedback_ttl_seconds: float = Field(
+        3600.0, gt=0, description="thompson: seconds after its answer a request can be rewarded."
     )
 
 

@@ -93,6 +93,8 @@ class App:
         self.routers, self.shadows, self.observers = wire(
             self.table, self.spec.release, self.spec.run_dir, self.spec.max_batch_size
         )
+        for entry in self.table.entries:  # the primary's batcher hands its batches over
+            entry.batcher.shadows = self.shadows.get(entry, [])
         self.routes = self._routes()
 
     # --- routing ----------------------------------------------------------------------
@@ -148,6 +150,7 @@ class App:
             routes[base + "/ready"] = ("health", GET, self._const(table.ready_doc(name)))
             default = table.default_of(name) or table.versions_of(name)[0]
             routes[base + "/infer"] = ("infer", POST, self._infer_on(default, routed=True))
+            routes[base + "/feedback"] = ("feedback", POST, self._feedback_on(name))
         return routes
 
     def handle(self, req: Request) -> None:
@@ -260,6 +263,17 @@ class App:
         req.served = chosen  # an arm that cannot take the rows is the arm's error
         return chosen, remap(rows, served.model.schema, chosen.model.schema)
 
+    def _feedback_on(self, name: str) -> Callable[[Request], None]:
+        return lambda req: self._feedback(req, name)
+
+    def _feedback(self, req: Request, name: str) -> None:
+        """``{"id": "<request id>", "reward": 0..1}`` (:func:`mlx.serve.bandit.feedback`)."""
+        from mlx.serve.bandit import feedback
+
+        default = self.table.default_of(name) or self.table.versions_of(name)[0]
+        doc = feedback(self._json(req), self.routers.get(default), name, self.spec.release)
+        req.respond(200, orjson.dumps(doc))
+
     def _metrics(self, req: Request) -> None:
         m = self.model
         info = {"name": m.name, "version": m.version, "commit": m.commit, "md5": m.md5}
@@ -323,16 +337,11 @@ class App:
         def fail(exc: Exception) -> None:
             self._internal_error(req, exc)
 
-        shadows = self.shadows.get(served)
-
         def done(outputs, s: int, e: int) -> None:
             try:
                 on_done(outputs, s, e)
             except Exception as exc:  # noqa: BLE001
                 fail(exc)
-            if shadows:  # after the answer: the shadow's queue, never this request's time
-                for shadow in shadows:
-                    shadow.offer(rows, served.model.schema, request_id)
 
         if not served.batcher.submit(Job(rows, request_id, done, fail)):
             req.error(503, f"server busy: {self.spec.max_queue} requests already queued; retry shortly", b"retry-after: 1\r\n")  # fmt: skip
@@ -409,7 +418,7 @@ class App:
                 served.mstats.observe(status, seconds)
             router = self.observers.get(served)
             if router is not None:
-                router.observe(served, status, seconds)
+                router.observe(served, status, seconds, req.rid)
         if self.access_log is not None:
             entry = {
                 "ts": round(time.time(), 6),

@@ -64,6 +64,7 @@ class Batcher:
         self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self.in_flight = 0  # jobs queued or running
+        self.shadows: list[Any] = []  # mlx.serve.routing.Shadow: scored batches go there too
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when the queue is full (answer 503)."""
@@ -132,6 +133,10 @@ class Batcher:
             start = end
         if self.predlog is not None:
             self._log(batch, num, cats, outputs)
+        if self.shadows:  # after the answers: the shadow's queue, never a request's time
+            jobs = [(j.request_id, j.rows.n) for j in batch]
+            for shadow in self.shadows:
+                shadow.offer(num, cats, jobs, model.schema)
 
     def _log(self, batch: list[Job], num, cats, outputs) -> None:
         rate = self.sample_rate

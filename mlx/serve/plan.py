@@ -91,6 +91,7 @@ def prepare(
     shadow: list[str] | None = None,
     canary: list[str] | None = None,
     split: str | None = None,
+    policy: str | None = None,
 ) -> ServePlan:
     """Resolve and verify the model, settle the settings, reserve the port."""
     from mlx.config.sections import ServeConfig
@@ -123,6 +124,7 @@ def prepare(
             arms.append(arm)
     _check_unique(models + shadows + arms)
     _check_shares(models, arms)
+    policy = _policy(rel.policy if policy is None else policy, arms)
     if follow and project is None:
         raise UsageError("--follow needs an mlx project (mlops.yaml) to read the registry from")
     if follow and not any(r is not None and "#" in r for r in refs + list(shadow or [])):
@@ -166,6 +168,7 @@ def prepare(
             shadow=[m.ref for m in shadows],
             shadow_sample=rel.shadow_sample,
             shadow_queue=rel.shadow_queue,
+            shadow_process=rel.shadow_process,
             canary={m.ref: m.share for m in arms if m.role == "canary"},
             split={m.ref: m.share for m in models + arms if m.share and m.role != "canary"},
             sticky_header=rel.sticky_header,
@@ -173,6 +176,9 @@ def prepare(
             abort_p99_ratio=rel.abort_p99_ratio,
             abort_window=rel.abort_window,
             abort_min_requests=rel.abort_min_requests,
+            policy=policy,
+            feedback_ids=rel.feedback_ids,
+            feedback_ttl_seconds=rel.feedback_ttl_seconds,
         ),
     )
     if spec.release.interval <= 0:
@@ -194,6 +200,25 @@ def prepare(
     spec_path = run_dir / "spec.json"
     spec.write(spec_path)
     return ServePlan(spec, spec_path, reserved)
+
+
+def _policy(policy: str, arms) -> str:
+    """--policy: fixed or thompson (which needs canary or split arms to shift traffic to)."""
+    from mlx.serve.bandit import POLICIES
+    from mlx.util.suggest import near
+
+    if policy not in POLICIES:
+        close = near(policy, POLICIES)
+        raise UsageError(
+            f"unknown --policy {policy!r}; the policies are {', '.join(POLICIES)}",
+            hint=f"did you mean {close[0]!r}?" if close else "e.g. --policy thompson",
+        )
+    if policy == "thompson" and not arms:
+        raise UsageError(
+            "--policy thompson shifts traffic between versions: give --split or --canary too",
+            hint="e.g. --split churn#prod=50,churn#staging=50 --policy thompson",
+        )
+    return policy
 
 
 def _shares(items: list[str], flag: str) -> dict[str, float]:

@@ -18,13 +18,14 @@ class Served:
     """One loaded model version and what answers with it."""
 
     __slots__ = ("model", "batcher", "spool", "mstats", "ref", "role", "doc", "version_header",
-                 "share", "runner")  # fmt: skip
+                 "share", "runner", "mspec")  # fmt: skip
 
     def __init__(self, model: ServedModel, batcher: Batcher, spool: Any, mstats: Any,
                  ref: str = "", role: str = "primary", share: float = 0.0) -> None:  # fmt: skip
         self.model = model
         self.share = share  # canary/split: the share of its model's requests (0-1)
-        self.runner: Any = None  # shadow: its thread (mlx.serve.routing.Shadow)
+        self.runner: Any = None  # shadow: its thread or process (mlx.serve.routing.Shadow)
+        self.mspec: Any = None  # the ModelSpec it was loaded from (a worker sets it)
         self.batcher = batcher
         self.spool = spool
         self.mstats = mstats

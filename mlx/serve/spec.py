@@ -75,6 +75,7 @@ class ReleaseSpec:
     shadow: list[str] = field(default_factory=list)  # refs scored off the hot path
     shadow_sample: float = 1.0
     shadow_queue: int = 256  # pending shadow batches before shadow work is dropped
+    shadow_process: bool = True  # score each shadow in its own idle-priority process
     canary: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1)
     split: dict[str, float] = field(default_factory=dict)  # ref -> share (0-1), A/B test
     sticky_header: str = "x-request-key"
@@ -82,6 +83,9 @@ class ReleaseSpec:
     abort_p99_ratio: float = 3.0  # canary p99 above primary's p99 times this: abort
     abort_window: int = 200  # requests per model in the sliding window
     abort_min_requests: int = 20
+    policy: str = "fixed"  # fixed | thompson (the split's shares follow posted rewards)
+    feedback_ids: int = 65_536  # thompson: request ids remembered per worker for feedback
+    feedback_ttl_seconds: float = 3600.0  # thompson: how long a request id can be rewarded
     generation: int = 0  # set by a worker that starts from release.json (not in the spec file)
 
 

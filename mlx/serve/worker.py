@@ -89,11 +89,16 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
     app = App(spec, models[0][1], stats=stats, access_log=access_log)
 
     def served(mspec, model):
+        own = mspec.role == "shadow" and spec.release.shadow_process  # scored elsewhere
         spool = None
-        if logging:
+        if logging and not own:
             spool = PredictionSpool(Path(plog.dir), model, flush_seconds=plog.flush_seconds, stats=stats)  # fmt: skip
         mstats = ModelStats(spec.run_dir, slot, model.name, model.version)
-        return app.served(model, spool, mstats, mspec.ref, mspec.role, mspec.share)
+        entry = app.served(model, spool, mstats, mspec.ref, mspec.role, mspec.share)
+        entry.mspec = mspec
+        if own:
+            entry.runner = _shadow_process(spec, slot, entry, logging)
+        return entry
 
     app.table.entries = [served(m, model) for m, model in models]
     app.switched()
@@ -155,6 +160,26 @@ async def _serve(spec: ServeSpec, models, sock, slot: int, ready_fd: int) -> int
         access_log.close()
     _dump_modules()
     return 0
+
+
+def _shadow_process(spec: ServeSpec, slot: int, entry, logging: bool):
+    """The shadow's own process (:mod:`mlx.serve.shadowproc`)."""
+    from dataclasses import asdict
+
+    from mlx.serve.shadowproc import ShadowProcess
+
+    plog = spec.prediction_log
+    job = {
+        "model": asdict(entry.mspec),
+        "threads": spec.threads,
+        "run_dir": spec.run_dir,
+        "slot": slot,
+        "prediction_log": {"dir": plog.dir, "flush_seconds": plog.flush_seconds}
+        if logging
+        else None,  # fmt: skip
+    }
+    rel = spec.release
+    return ShadowProcess(entry, rel.shadow_sample, rel.shadow_queue, job)
 
 
 def _dump_modules() -> None:

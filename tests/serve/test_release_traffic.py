@@ -27,6 +27,27 @@ def two_versions(binary_project, tmp_path_factory):
     return two_version_project(binary_project, tmp_path_factory.mktemp("traffic") / "p")
 
 
+def _shadow_processes(root: int) -> list[int]:
+    """The ``mlx.serve.shadowproc`` processes below ``root`` (read from /proc)."""
+    from pathlib import Path
+
+    parent, cmd = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd[int(d.name)] = (d / "cmdline").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue
+    below, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        kids = [p for p, pp in parent.items() if pp == pid]
+        below.update(kids)
+        todo.extend(kids)
+    return [p for p in below if b"mlx.serve.shadowproc" in cmd.get(p, b"")]
+
+
 def _log_rows(project, name: str) -> list[dict]:
     files = sorted((project / "logs" / "predictions" / name).glob("*/part-*.parquet"))
     rows: list[dict] = []
@@ -48,6 +69,7 @@ def test_shadow_rows_for_both_versions_in_the_prediction_log(serve, two_versions
         time.sleep(0.5)
         text = c.get("/metrics").text
     assert f'mlx_shadow_scored_total{{model="{name}",version="{v2}"}}' in text
+    assert len(_shadow_processes(server.proc.pid)) == 1  # one worker, one shadow: its process
     assert server.stop() == 0  # SIGTERM: the shadow scores its queue, logs are flushed
     rows = _log_rows(project, name)
     by_version: dict[str, set[str]] = {}
@@ -142,3 +164,27 @@ def test_shares_outside_0_to_100_exit_2(two_versions, flags):
     res = run_mlx("serve", f"{name}#prod", *args, "--port", "0", "--json", cwd=project)
     assert res.exit_code == 2, res.output
     assert json.loads(res.stdout)["error"]["exit_code"] == 2
+
+
+def test_shadow_in_a_worker_thread_when_shadow_process_is_off(serve, two_versions, tmp_path):
+    """``serve.release.shadow_process: false``: the in-worker thread scores the shadow;
+    both versions' rows are in the prediction log after SIGTERM, no shadow process runs."""
+    import yaml
+
+    project = copy_project(two_versions[0], tmp_path / "t")
+    _, v1, v2 = two_versions
+    cfg = yaml.safe_load((project / "mlops.yaml").read_text())
+    cfg.setdefault("serve", {}).setdefault("release", {})["shadow_process"] = False
+    (project / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    name = metadata(project)["name"]
+    server = serve(project, f"{name}#prod", "--shadow", f"{name}#staging")
+    ids = [f"th-{i}" for i in range(25)]
+    with server.client() as c:
+        for rid in ids:
+            assert c.post("/predict", json=ROWS, headers={"x-request-id": rid}).status_code == 200  # fmt: skip
+    assert not _shadow_processes(server.proc.pid)
+    assert server.stop() == 0
+    rows = _log_rows(project, name)
+    for version in (v1, v2):
+        got = [r["_request_id"] for r in rows if r["_version"] == version]
+        assert set(ids) <= set(got) and sum(1 for g in got if g in ids) == len(ids) * len(ROWS)
