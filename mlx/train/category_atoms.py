@@ -1,0 +1,154 @@
+"""Categorical splits as tiny membership tests: the ``"atoms"`` form.
+
+Why: onnxruntime (checked in its ``tree_ensemble_attribute.h``, 1.2x–1.32) turns an
+opset-5 ``BRANCH_MEMBER`` set into a chain of ``BRANCH_EQ`` nodes that it then merges
+into one 32-bit bitmask test only when the set has fewer than 31 values, all in
+``[0, 30]``; any other set becomes ``BRANCH_MEMBER_BIGSET``, a search through the set's
+values per row. LightGBM's sets on a 4,000-level column hold codes in the thousands, so
+every categorical split took the slow path (the shipped ``"member"`` form scored 0.33×
+LightGBM on the bench's categorical table).
+
+The form here makes every set hit the bitmask path. Per categorical feature, its
+distinct split sets are packed into groups; within a group the codes fall into *atoms*
+(codes in exactly the same sets of the group), at most :data:`MAX_ATOMS` of them. Each
+group becomes one derived column holding, per code, its atom id (``0 … MAX_ATOMS-1``;
+:data:`NO_ATOM` for codes in no set of the group, and for missing or unseen values),
+computed once per row by a ``Gather`` from a ``uint8`` table ``[n_codes + 1, groups]``
+(row ``n_codes``: missing/unseen, which LightGBM sends right: in no set). A split on set
+``S`` becomes ``BRANCH_MEMBER`` on its group's column with the atom ids inside ``S``:
+fewer than 31 small values, one bitmask test. Exact by construction: ``code ∈ S`` iff
+``atom(code) ⊆ S``, and atoms never straddle a set of their group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlx.train.onnx_trees import Ensemble
+
+MAX_ATOMS = 30  # onnxruntime's bitmask path: < 31 values, each in [0, 30]
+NO_ATOM = 31  # no set of the group contains it (outside [0, 30]: never a member)
+OPEN_GROUPS = 24  # groups a new set may join (first fit among the most recent ones)
+
+
+@dataclass
+class Remap:
+    """One categorical feature's derived columns."""
+
+    feature: int  # the feature's index (its LabelEncoder's code is the Gather index)
+    table: np.ndarray  # uint8 [n_codes + 1, groups]: atom id per code, last row missing
+    first_column: int  # trees' input column of its first group
+
+
+class _Group:
+    """Sets packed so far, with the atom each code is in."""
+
+    def __init__(self) -> None:
+        self.atom_of: dict[int, int] = {}  # code → atom
+        self.sizes: list[int] = []  # atom → number of codes
+        self.sets: list[frozenset[int]] = []
+
+    def cost(self, codes: frozenset[int]) -> int:
+        """Atoms the group would have with ``codes`` added."""
+        touched: dict[int, int] = {}
+        new = False
+        for c in codes:
+            a = self.atom_of.get(c)
+            if a is None:
+                new = True
+            else:
+                touched[a] = touched.get(a, 0) + 1
+        split = sum(1 for a, k in touched.items() if k < self.sizes[a])
+        return len(self.sizes) + split + int(new)
+
+    def add(self, codes: frozenset[int]) -> None:
+        moved: dict[int, int] = {}  # old atom → atom of its codes inside the set
+        fresh = -1
+        for c in sorted(codes):
+            a = self.atom_of.get(c)
+            if a is None:
+                if fresh < 0:
+                    fresh = len(self.sizes)
+                    self.sizes.append(0)
+                self.atom_of[c] = fresh
+                self.sizes[fresh] += 1
+                continue
+            if a not in moved:
+                moved[a] = a if self._inside(a, codes) else self._new_atom()
+            b = moved[a]
+            if b != a:
+                self.atom_of[c] = b
+                self.sizes[a] -= 1
+                self.sizes[b] += 1
+        self.sets.append(codes)
+
+    def _inside(self, atom: int, codes: frozenset[int]) -> bool:
+        return sum(1 for c in codes if self.atom_of.get(c) == atom) == self.sizes[atom]
+
+    def _new_atom(self) -> int:
+        self.sizes.append(0)
+        return len(self.sizes) - 1
+
+
+def pack(sets: list[frozenset[int]]) -> list[_Group]:
+    """Sets into groups of at most :data:`MAX_ATOMS` atoms: first fit among the most
+    recently opened groups, sets taken in a fixed order (deterministic)."""
+    groups: list[_Group] = []
+    for codes in sorted(sets, key=lambda s: (-len(s), sorted(s))):
+        for g in groups[-OPEN_GROUPS:]:
+            if g.cost(codes) <= MAX_ATOMS:
+                g.add(codes)
+                break
+        else:
+            g = _Group()
+            g.add(codes)
+            groups.append(g)
+    return groups
+
+
+def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[Remap]:
+    """Rewrite ``ens``'s ``BRANCH_MEMBER`` nodes (from ``compile_trees(membership=True)``)
+    to test derived columns numbered from ``n_columns``; the tables that compute them.
+
+    A set with no code the graph can produce (all out of range) is never true: it
+    becomes ``code <= -1`` on the feature's own column (codes are ≥ 0, never NaN)."""
+    by_feature: dict[int, set[frozenset[int]]] = {}
+    for at, members in ens.members.items():
+        f = ens.featureids[at]
+        codes = frozenset(c for c in members if 0 <= c < n_categories[f])
+        ens.members[at] = sorted(codes)
+        if codes:
+            by_feature.setdefault(f, set()).add(codes)
+    out: list[Remap] = []
+    where: dict[tuple[int, frozenset[int]], tuple[int, list[int]]] = {}
+    column = n_columns
+    for f in sorted(by_feature):
+        n = n_categories[f]
+        groups = pack(list(by_feature[f]))
+        table = np.full((n + 1, len(groups)), NO_ATOM, dtype=np.uint8)
+        for j, g in enumerate(groups):
+            # atom ids renumbered by their smallest code, so the table is canonical
+            order = sorted(set(g.atom_of.values()), key=lambda a: min(_codes_of(g, a)))
+            rank = {a: i for i, a in enumerate(order)}
+            for c, a in g.atom_of.items():
+                table[c, j] = rank[a]
+            for s in g.sets:
+                atoms = sorted({rank[g.atom_of[c]] for c in s})
+                where[(f, s)] = (column + j, atoms)
+        out.append(Remap(f, table, column))
+        column += len(groups)
+    for at in list(ens.members):
+        f = ens.featureids[at]
+        codes = frozenset(ens.members[at])
+        if not codes:
+            del ens.members[at]
+            ens.modes[at], ens.values[at] = "BRANCH_LEQ", -1.0
+            continue
+        ens.featureids[at], ens.members[at] = where[(f, codes)]
+    return out
+
+
+def _codes_of(g: _Group, atom: int) -> list[int]:
+    return [c for c, a in g.atom_of.items() if a == atom]
