@@ -353,3 +353,18 @@ def test_random_forest_mode_averages_the_trees():
         export.session(model), booster, eval_rows(), FEATURES, "regression"
     )
     assert (np.abs(onnx_pred - native) / np.maximum(1, np.abs(native))).max() <= TOL
+
+
+def test_row_chunks_on_a_thread_pool_give_the_same_outputs_as_one_run():
+    """The chunked scorer (parity's held-out scoring): identical arrays, in row order."""
+    from mlx.util.rowchunks import run_in_chunks
+
+    booster, model, _ = train("multiclass")
+    rows = make_frame(9000, 8)
+    feeds = to_onnx_inputs(rows, FEATURES)
+    sess = export.session(model)
+    whole = sess.run(None, feeds)
+    chunked = run_in_chunks(lambda f: sess.run(None, f), feeds, workers=3, min_chunk=1000)
+    assert len(chunked) == len(whole) == 2
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
