@@ -152,6 +152,7 @@ def in_process(frame, repeats: int) -> dict:
     from mlx.train import export, fit, parity
     from mlx.train.features import CATEGORICAL, to_lightgbm_frame, to_onnx_inputs
     from mlx.train.thresholds import training_values
+    from mlx.util.rowchunks import run_in_chunks
 
     features = features_of(frame)
     cut = int(len(frame) * 0.8)
@@ -171,11 +172,17 @@ def in_process(frame, repeats: int) -> dict:
     out["size_new_mb"], out["size_old_mb"] = len(new) / 1e6, len(old) / 1e6
     models = {"new": new, "old (onnxmltools)": old}
     if categorical:
+        member_s, member = timed(
+            lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values, "member")
+        )
+        models["before: opset-5 BRANCH_MEMBER on codes (main 287f3f4)"] = member
+        out["export_member_s"], out["size_member_mb"] = values_s + member_s, len(member) / 1e6
         search_s, search = timed(
             lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values, "search")
         )
         models["new, fallback form (opset-3 code-range search)"] = search
         out["export_search_s"], out["size_search_mb"] = values_s + search_s, len(search) / 1e6
+    out["models"] = models
     parity_s, report = timed(
         lambda: parity.check_parity(export.session(new), booster, test, features, "binary", values)
     )
@@ -192,10 +199,17 @@ def in_process(frame, repeats: int) -> dict:
     out["scoring"] = {}
     one_row = [{k: v[i : i + 1] for k, v in inputs.items()} for i in range(500)]
     for name, model in models.items():
+        single = export.session(model, threads=1)
+        if name == "new":  # what mlx's scorers do: row chunks, one-thread runs, all cores
+            seconds, pred = timed(
+                lambda s=single: run_in_chunks(lambda f: s.run(None, f), inputs), repeats
+            )
+            name = "new, mlx scorer (row chunks on a thread pool)"
+            out["scoring"][name] = {"s": seconds, "max_diff": float(np.abs(pred[1][:, 1] - native).max())}
+            name = "new, one onnxruntime session"
         sess = export.session(model, threads=os.cpu_count() or 1)
         seconds, pred = timed(lambda sess=sess: sess.run(None, inputs), repeats)
         diff = float(np.abs(pred[1][:, 1] - native).max())
-        single = export.session(model, threads=1)
         one_thread, _ = timed(lambda s=single: s.run(None, inputs), repeats)
         p50, p99 = single_row_latency(lambda row, s=single: s.run(None, row), one_row)
         out["scoring"][name] = {
@@ -239,7 +253,9 @@ def make_project(folder: Path, frame) -> Path:
     return root
 
 
-def end_to_end(frame, folder: Path, repeats: int) -> dict:
+def end_to_end(frame, folder: Path, repeats: int, online_rows=None) -> dict:
+    """`mlx train` vs bare, fresh processes; with ``online_rows`` (held-out rows) also
+    single-row latency at c=16 through `mlx serve` of the trained folder, before/after."""
     root = make_project(folder, frame)
     script = folder / "bare.py"
     script.write_text(f"PARAMS = {PARAMS!r}\n" + BARE)
@@ -249,7 +265,33 @@ def end_to_end(frame, folder: Path, repeats: int) -> dict:
         bare.append(run([str(BIN / "python"), str(script), data, str(folder / "bare.onnx")]))
         mlx.append(run([str(BIN / "mlx"), "train", "--json"], cwd=root))
     meta = json.loads((root / "models/bench/metadata.json").read_text())
-    return {"bare_s": median(bare), "mlx_s": median(mlx), "phases": meta["runner"]["phases_s"]}
+    out = {"bare_s": median(bare), "mlx_s": median(mlx), "phases": meta["runner"]["phases_s"]}
+    if online_rows is not None:
+        out["online"] = _online(root / "models/bench", online_rows, folder / "online")
+    return out
+
+
+def _online(model_dir: Path, rows, folder: Path) -> dict:
+    """The folder as trained vs the same booster in the earlier graph forms."""
+    import lightgbm as lgb
+
+    from bench import export_online
+    from bench.export_legacy import legacy_to_onnx
+    from mlx.train import export
+    from mlx.train.features import CATEGORICAL, Feature
+
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    features = [Feature.from_dict(f) for f in meta["features"]]
+    booster = lgb.Booster(model_file=str(model_dir / "model.lgb.txt"))
+    forms = {"after: as `mlx train` wrote it": (model_dir / "model.onnx").read_bytes()}
+    if any(f.kind == CATEGORICAL for f in features):
+        forms["before (main 287f3f4): opset-5 BRANCH_MEMBER on codes"] = export.to_onnx(
+            booster, features, "binary", [0, 1], "bench", {}, "member"
+        )
+    forms["before (issue): onnxmltools"] = legacy_to_onnx(
+        booster, features, "binary", [0, 1], "bench", {}
+    )
+    return export_online.measure(forms, model_dir, export_online.rows_from(rows, features), folder)
 
 
 def report(results: dict) -> str:
@@ -261,10 +303,10 @@ def report(results: dict) -> str:
                 model,
                 f"{s['s']:.3f}",
                 f"{lgb_s / s['s']:.2f}×",
-                f"{s['s_1t']:.3f}",
-                f"{r['lightgbm_1t_s'] / s['s_1t']:.2f}×",
+                f"{s['s_1t']:.3f}" if "s_1t" in s else "(as below)",
+                f"{r['lightgbm_1t_s'] / s['s_1t']:.2f}×" if "s_1t" in s else "",
                 f"{s['max_diff']:.1e}",
-                f"{s['p50_us']:.0f} / {s['p99_us']:.0f}",
+                f"{s['p50_us']:.0f} / {s['p99_us']:.0f}" if "p50_us" in s else "",
             ]
             for model, s in r["scoring"].items()
         ]
@@ -311,6 +353,13 @@ def report(results: dict) -> str:
                 f"{(r['export_new_s'] + r['parity_s']) / r['fit_s'] * 100:.0f}%",
             ],
         ]
+        if "size_member_mb" in r:
+            prow.append(
+                [
+                    "before form (main) export / size",
+                    f"{r['export_member_s']:.2f} s / {r['size_member_mb']:.2f} MB",
+                ]
+            )
         if "size_search_mb" in r:
             prow.append(
                 [
@@ -326,17 +375,30 @@ def report(results: dict) -> str:
                 ["mlx train phases", ", ".join(f"{k} {v:.2f}" for k, v in e2e["phases"].items())],
             ]
         parts.append(table(["", "seconds"], prow))
+        if r.get("online"):
+            orows = [
+                [form, "error: " + o["error"][:80], "", ""]
+                if "error" in o
+                else [form, f"{o['p50_ms']:.2f}", f"{o['p99_ms']:.2f}", f"{o['rps']:.0f}"]
+                for form, o in r["online"].items()
+            ]
+            parts.append(
+                "Online, `mlx serve DIR` (1 worker), wrk 1 thread, c=16, single-row V2 JSON "
+                "rotating through 500 held-out rows:\n\n"
+                + table(["model.onnx form", "p50 (ms)", "p99 (ms)", "req/s"], orows)
+            )
     return "\n\n".join(parts)
 
 
 def write_doc(results: dict, rows: int, repeats: int) -> None:
+    load = results.pop("_load", "")
     update_doc_section(
         "LightGBM → ONNX export",
         f"`python -m bench.export_bench --rows {rows} --repeats {repeats}` on {date.today()} "
         f"({machine()}). Binary, LightGBM {PARAMS}; 80/20 split in order; batch scoring on "
         "prepared inputs (pandas categoricals for LightGBM, raw strings and FP32 for "
         "onnxruntime), both on all cores; one-row calls in process, one thread, rotating "
-        "through 500 distinct rows (no HTTP).\n\n" + report(results) + EXPLAIN,
+        "through 500 distinct rows (no HTTP); " + load + ".\n\n" + report(results) + EXPLAIN,
     )
 
 
@@ -346,20 +408,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-repeats", type=int, default=1)
     parser.add_argument("--no-train", action="store_true", help="skip `mlx train` vs bare")
+    parser.add_argument(
+        "--online", action="store_true", help="also c=16 single-row latency via `mlx serve`"
+    )
     parser.add_argument("--write-doc", action="store_true", help="Update docs/benchmarks.md")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     results = {}
     for name, make in (("categorical-heavy", categorical_table), ("numeric only", numeric_table)):
         frame = make(args.rows)
         results[name] = in_process(frame, args.repeats)
+        results[name].pop("models")
         print(f"measured {name} in process: {json.dumps(results[name])}", flush=True)
         if not args.no_train:
+            held_out = frame.iloc[int(len(frame) * 0.8) :] if args.online else None
             with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-                results[name]["e2e"] = end_to_end(frame, Path(tmp), args.train_repeats)
+                e2e = end_to_end(frame, Path(tmp), args.train_repeats, held_out)
+            results[name]["online"] = e2e.pop("online", None)
+            results[name]["e2e"] = e2e
             print(f"measured {name} end to end", flush=True)
-    out = report(results)
-    print(out)
+    load = f"load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    results["_load"] = load
+    out = report({k: v for k, v in results.items() if not k.startswith("_")})
+    print(out + "\n\n" + load)
     (WORK / "export_bench.json").write_text(json.dumps(results, indent=2))
     if args.write_doc:
         write_doc(results, args.rows, args.repeats)
