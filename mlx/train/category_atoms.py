@@ -30,7 +30,7 @@ from mlx.train.onnx_trees import Ensemble
 
 MAX_ATOMS = 30  # onnxruntime's bitmask path: < 31 values, each in [0, 30]
 NO_ATOM = 31  # no set of the group contains it (outside [0, 30]: never a member)
-OPEN_GROUPS = 24  # groups a new set may join (first fit among the most recent ones)
+OPEN_GROUPS = 8  # groups a new set may join (first fit among the most recent open ones)
 
 
 @dataclass
@@ -52,16 +52,17 @@ class _Group:
 
     def cost(self, codes: frozenset[int]) -> int:
         """Atoms the group would have with ``codes`` added."""
+        atom_of, sizes = self.atom_of, self.sizes
         touched: dict[int, int] = {}
-        new = False
+        new = 0
         for c in codes:
-            a = self.atom_of.get(c)
+            a = atom_of.get(c)
             if a is None:
-                new = True
+                new = 1
             else:
                 touched[a] = touched.get(a, 0) + 1
-        split = sum(1 for a, k in touched.items() if k < self.sizes[a])
-        return len(self.sizes) + split + int(new)
+        split = sum(1 for a, k in touched.items() if k < sizes[a])
+        return len(sizes) + split + new
 
     def add(self, codes: frozenset[int]) -> None:
         moved: dict[int, int] = {}  # old atom → atom of its codes inside the set
@@ -96,15 +97,21 @@ def pack(sets: list[frozenset[int]]) -> list[_Group]:
     """Sets into groups of at most :data:`MAX_ATOMS` atoms: first fit among the most
     recently opened groups, sets taken in a fixed order (deterministic)."""
     groups: list[_Group] = []
+    open_groups: list[_Group] = []  # not yet full, most recent last
     for codes in sorted(sets, key=lambda s: (-len(s), sorted(s))):
-        for g in groups[-OPEN_GROUPS:]:
+        for g in open_groups:
             if g.cost(codes) <= MAX_ATOMS:
                 g.add(codes)
+                if len(g.sizes) >= MAX_ATOMS:
+                    open_groups.remove(g)
                 break
         else:
             g = _Group()
             g.add(codes)
             groups.append(g)
+            open_groups.append(g)
+            if len(open_groups) > OPEN_GROUPS:
+                open_groups.pop(0)
     return groups
 
 
@@ -130,8 +137,10 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
         table = np.full((n + 1, len(groups)), NO_ATOM, dtype=np.uint8)
         for j, g in enumerate(groups):
             # atom ids renumbered by their smallest code, so the table is canonical
-            order = sorted(set(g.atom_of.values()), key=lambda a: min(_codes_of(g, a)))
-            rank = {a: i for i, a in enumerate(order)}
+            first: dict[int, int] = {}
+            for c in sorted(g.atom_of):
+                first.setdefault(g.atom_of[c], c)
+            rank = {a: i for i, a in enumerate(sorted(first, key=first.__getitem__))}
             for c, a in g.atom_of.items():
                 table[c, j] = rank[a]
             for s in g.sets:
@@ -149,6 +158,3 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
         ens.featureids[at], ens.members[at] = where[(f, codes)]
     return out
 
-
-def _codes_of(g: _Group, atom: int) -> list[int]:
-    return [c for c, a in g.atom_of.items() if a == atom]
