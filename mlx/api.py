@@ -547,7 +547,12 @@ def score_batch(
         scored = _score_batch_on_runner(project, runner, spec, input, output, on_error, progress)
         if scored is not None:
             return scored
-    model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
+    from mlx.util.rowchunks import workers_default
+
+    # row chunks on a thread pool of one-thread runs: scales better than onnxruntime's
+    # own intra-op threads on tree models (docs/benchmarks.md, "LightGBM → ONNX export")
+    workers = (cfg.batch.threads if threads is None else threads) or workers_default()
+    model = ServedModel.load(spec, threads=1)
     return score_file(
         model,
         Path(input),
@@ -556,6 +561,7 @@ def score_batch(
         on_error=on_error or cfg.batch.on_error,
         allow_non_finite=cfg.allow_non_finite,
         progress=progress,
+        workers=workers,
     )
 
 
