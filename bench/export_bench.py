@@ -205,7 +205,10 @@ def in_process(frame, repeats: int) -> dict:
                 lambda s=single: run_in_chunks(lambda f: s.run(None, f), inputs), repeats
             )
             name = "new, mlx scorer (row chunks on a thread pool)"
-            out["scoring"][name] = {"s": seconds, "max_diff": float(np.abs(pred[1][:, 1] - native).max())}
+            out["scoring"][name] = {
+                "s": seconds,
+                "max_diff": float(np.abs(pred[1][:, 1] - native).max()),
+            }
             name = "new, one onnxruntime session"
         sess = export.session(model, threads=os.cpu_count() or 1)
         seconds, pred = timed(lambda sess=sess: sess.run(None, inputs), repeats)

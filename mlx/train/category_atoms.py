@@ -157,4 +157,3 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
             continue
         ens.featureids[at], ens.members[at] = where[(f, codes)]
     return out
-

@@ -70,8 +70,9 @@ def to_onnx(
     from onnx import helper, numpy_helper
 
     from mlx.train import onnx_trees, tree_ensemble5
+    from mlx.train.thresholds import model_dump
 
-    dump = booster.dump_model()
+    dump = model_dump(booster)
     onnx_trees.check_supported(dump)
     link = _link(dump)
     form = form or _default_form(dump)
@@ -198,11 +199,16 @@ def _derived_columns(remaps, base: str, output: str) -> tuple[list[Any], list[An
         inits.append(numpy_helper.from_array(r.table, f"mlx_atoms_{i}"))
         nodes += [
             helper.make_node(
-                "Gather", [f"mlx_atoms_{i}", f"mlx_code_{i}"], [f"mlx_atoms_{i}/rows"], axis=0,
+                "Gather",
+                [f"mlx_atoms_{i}", f"mlx_code_{i}"],
+                [f"mlx_atoms_{i}/rows"],
+                axis=0,
                 name=f"mlx_atoms_{i}",
             ),  # fmt: skip
             helper.make_node(
-                "Squeeze", [f"mlx_atoms_{i}/rows", "mlx_axis_1"], [f"mlx_atoms_{i}/2d"],
+                "Squeeze",
+                [f"mlx_atoms_{i}/rows", "mlx_axis_1"],
+                [f"mlx_atoms_{i}/2d"],
                 name=f"mlx_atoms_{i}/2d",
             ),  # fmt: skip
         ]
@@ -211,10 +217,12 @@ def _derived_columns(remaps, base: str, output: str) -> tuple[list[Any], list[An
         return [helper.make_node("Identity", [base], [output], name="mlx_trees_input")], inits
     nodes += [
         helper.make_node("Concat", parts, ["mlx_atoms"], axis=1, name="mlx_atoms"),
-        helper.make_node("Cast", ["mlx_atoms"], ["mlx_atoms/float"], to=TensorProto.FLOAT,
-                         name="mlx_atoms/float"),  # fmt: skip
-        helper.make_node("Concat", [base, "mlx_atoms/float"], [output], axis=1,
-                         name="mlx_trees_input"),  # fmt: skip
+        helper.make_node(
+            "Cast", ["mlx_atoms"], ["mlx_atoms/float"], to=TensorProto.FLOAT, name="mlx_atoms/float"
+        ),  # fmt: skip
+        helper.make_node(
+            "Concat", [base, "mlx_atoms/float"], [output], axis=1, name="mlx_trees_input"
+        ),  # fmt: skip
     ]
     return nodes, inits
 
