@@ -35,45 +35,38 @@ BARE = train_bench.BARE  # the same bare LightGBM fit + onnxmltools conversion
 
 EXPLAIN = """
 
-How categorical splits are written (`mlx/train/onnx_trees.py`, `mlx/train/tree_ensemble5.py`):
+Rows of the scoring tables: **new, mlx scorer** is what `mlx serve --batch` and the
+train stage's parity check do (row chunks on a thread pool of one-thread onnxruntime
+runs, `mlx/util/rowchunks.py`); **new, one onnxruntime session** is the same file in one
+plain session with onnxruntime's own intra-op threads (all cores), and its 1-thread
+column is one session with one thread; **before** is main 287f3f4's form of the same
+booster (opset-5 `BRANCH_MEMBER` on the category codes), **old** is onnxmltools'.
 
-- **shipped: `ai.onnx.ml` opset-5 `TreeEnsemble`, `BRANCH_MEMBER`** on LightGBM's category
-  code (the graph's LabelEncoder maps strings to codes, anything else to NaN, which is no
-  member and goes right as in LightGBM). Chosen when the model has categorical splits and
-  the installed onnxruntime runs it (checked at export on a three-row probe model).
-- **fallback: opset-3 `TreeEnsembleRegressor` with code-range searches** (a balanced
-  binary search over the runs of consecutive codes in each split's set; the children are
-  shared through true edges, as onnxruntime requires). Exact, but LightGBM's sets are
-  scattered (about 25 runs per split on the 4,000-level column), so the searches are deep
-  and the model large. Used with an `ExportFallback` warning when opset 5 is missing;
-  numeric-only models always use opset 3 (the form they had before).
-- **tried and dropped: membership columns** (per categorical feature a `Gather` from a
-  table code → one 0/1 column per distinct split set, feeding `m <= 0.5` tests, so the
-  trees are all-numeric). It is the only form that beat LightGBM here, but LightGBM makes
-  thousands of distinct sets on this table (≈5,900 at 50k rows), so each row gathers
-  thousands of floats and the tables are huge: on the 250k table (same booster, separate
-  run on the same busy machine) 1.50 s vs LightGBM 1.79 s on one thread (1.19×), 1.02 s
-  vs 0.86 s on two (0.84×), but a **126 MB** model and 9 s export. Not shippable; it
-  pays only with few distinct sets.
+How categorical splits are written (`mlx/train/category_atoms.py`, `onnx_trees.py`,
+`tree_ensemble5.py`):
 
-Parity at 1M rows (same tables, 800k/200k split, one run, in process): numeric-only fit
-30.5 s, export 1.0 s, parity 1.3 s (4% of the fit; 26,328 rows compared); categorical-heavy
-fit 50.1 s, export 1.4 s, parity 21.0 s (42%), of which ~20 s is onnxruntime scoring all
-200k held-out rows on one thread for the recorded metrics (23.0 s measured alone); the
-comparison itself (20k-row sample + 3,000 probe rows through LightGBM and onnxruntime) is
-a second or two. The bound holds for the check; the held-out scoring is as slow as the
-model's categorical splits.
-
-Targets not met on this machine: ≥ 1.0× LightGBM on the categorical-heavy table (the
-shipped form is ~2× faster than onnxmltools' graph on one thread, 7× smaller and exports
-10× faster, but still ~4× slower than LightGBM's bitset test; in this run the fallback
-form was faster on two threads and slower on one, so the two are close), and `mlx train`
-≤ 1.15× bare on the categorical table (1.66×): export + parity are 9.4 s of `mlx train`'s
-96 s, but its fit phase alone took 81.9 s against 58.0 s for the whole bare process (fit
-+ onnxmltools conversion). mlx fits with `deterministic: true, force_col_wise: true` and
-the bare side does not; that gap was not investigated further here. The machine was shared with other
-test runs during the measurement (load average 2–5 on 2 cores); multi-threaded figures
-suffer most from that, the one-thread columns less.
+- **why main's form was slow**: onnxruntime (its `tree_ensemble_attribute.h`) converts an
+  opset-5 tree into its opset-3 node table; a `BRANCH_MEMBER` set with fewer than 31
+  values, all in [0, 30], becomes a chain of `BRANCH_EQ` nodes that it merges back into
+  one 32-bit bitmask test; any other set becomes `BRANCH_MEMBER_BIGSET`, a search through
+  the set's values for every row that reaches the node. On the 4,000-level column every
+  set holds codes in the thousands, so every such split took the slow path.
+- **shipped: "atoms"**. Per categorical feature, its distinct split sets are packed
+  (greedy first fit, deterministic) into groups whose codes fall into at most 30 *atoms*
+  (codes in exactly the same sets of the group). Each group is one derived column: a
+  `Gather` from a `uint8` table `[codes + 1, groups]` gives every row its atom id once
+  (the last row, 31 = in no set, is where missing and unseen categories go: right, as in
+  LightGBM). A split on set S becomes `BRANCH_MEMBER` on its group's column with the
+  atom ids inside S: at most 30 values in [0, 30], onnxruntime's bitmask test. Exact by
+  construction (`code ∈ S` ⇔ `atom(code) ⊆ S`); the export's probe checks the installed
+  onnxruntime on a five-row model (31 included) and falls back to the code-range search
+  form, with a train note, when it fails. On this table's booster: 8,142 distinct sets
+  on the 4,000-level column packed into ~790 columns, 2,268 on the 105-level one into
+  ~400, one each on the small ones.
+- **fallback: opset-3 `TreeEnsembleRegressor` with code-range searches** (exact, deep,
+  large), for an onnxruntime without opset 5; numeric-only models keep opset 3.
+- **tried and dropped earlier**: one 0/1 membership column per distinct set (126 MB on
+  this table); main's `BRANCH_MEMBER` on the codes (the "before" row).
 """
 
 
