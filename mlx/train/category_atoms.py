@@ -65,32 +65,30 @@ class _Group:
         return len(sizes) + split + new
 
     def add(self, codes: frozenset[int]) -> None:
-        moved: dict[int, int] = {}  # old atom → atom of its codes inside the set
-        fresh = -1
-        for c in sorted(codes):
-            a = self.atom_of.get(c)
+        """Add a set: the part of each atom inside it becomes a new atom (unless the
+        whole atom is inside), and its codes new to the group one more."""
+        atom_of, sizes = self.atom_of, self.sizes
+        touched: dict[int, list[int]] = {}
+        fresh: list[int] = []
+        for c in codes:
+            a = atom_of.get(c)
             if a is None:
-                if fresh < 0:
-                    fresh = len(self.sizes)
-                    self.sizes.append(0)
-                self.atom_of[c] = fresh
-                self.sizes[fresh] += 1
-                continue
-            if a not in moved:
-                moved[a] = a if self._inside(a, codes) else self._new_atom()
-            b = moved[a]
-            if b != a:
-                self.atom_of[c] = b
-                self.sizes[a] -= 1
-                self.sizes[b] += 1
+                fresh.append(c)
+            else:
+                touched.setdefault(a, []).append(c)
+        for a, inside in touched.items():
+            if len(inside) < sizes[a]:
+                sizes[a] -= len(inside)
+                self._new_atom(inside)
+        if fresh:
+            self._new_atom(fresh)
         self.sets.append(codes)
 
-    def _inside(self, atom: int, codes: frozenset[int]) -> bool:
-        return sum(1 for c in codes if self.atom_of.get(c) == atom) == self.sizes[atom]
-
-    def _new_atom(self) -> int:
-        self.sizes.append(0)
-        return len(self.sizes) - 1
+    def _new_atom(self, codes: list[int]) -> None:
+        atom = len(self.sizes)
+        self.sizes.append(len(codes))
+        for c in codes:
+            self.atom_of[c] = atom
 
 
 def pack(sets: list[frozenset[int]]) -> list[_Group]:
