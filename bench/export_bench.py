@@ -388,9 +388,10 @@ def report(results: dict) -> str:
 
 def write_doc(results: dict, rows: int, repeats: int) -> None:
     load = results.pop("_load", "")
+    online = " --online" if any(r.get("online") for r in results.values()) else ""
     update_doc_section(
         "LightGBM → ONNX export",
-        f"`python -m bench.export_bench --rows {rows} --repeats {repeats}` on {date.today()} "
+        f"`python -m bench.export_bench --rows {rows} --repeats {repeats}{online}` on {date.today()} "
         f"({machine()}). Binary, LightGBM {PARAMS}; 80/20 split in order; batch scoring on "
         "prepared inputs (pandas categoricals for LightGBM, raw strings and FP32 for "
         "onnxruntime), both on all cores; one-row calls in process, one thread, rotating "
