@@ -35,45 +35,38 @@ BARE = train_bench.BARE  # the same bare LightGBM fit + onnxmltools conversion
 
 EXPLAIN = """
 
-How categorical splits are written (`mlx/train/onnx_trees.py`, `mlx/train/tree_ensemble5.py`):
+Rows of the scoring tables: **new, mlx scorer** is what `mlx serve --batch` and the
+train stage's parity check do (row chunks on a thread pool of one-thread onnxruntime
+runs, `mlx/util/rowchunks.py`); **new, one onnxruntime session** is the same file in one
+plain session with onnxruntime's own intra-op threads (all cores), and its 1-thread
+column is one session with one thread; **before** is main 287f3f4's form of the same
+booster (opset-5 `BRANCH_MEMBER` on the category codes), **old** is onnxmltools'.
 
-- **shipped: `ai.onnx.ml` opset-5 `TreeEnsemble`, `BRANCH_MEMBER`** on LightGBM's category
-  code (the graph's LabelEncoder maps strings to codes, anything else to NaN, which is no
-  member and goes right as in LightGBM). Chosen when the model has categorical splits and
-  the installed onnxruntime runs it (checked at export on a three-row probe model).
-- **fallback: opset-3 `TreeEnsembleRegressor` with code-range searches** (a balanced
-  binary search over the runs of consecutive codes in each split's set; the children are
-  shared through true edges, as onnxruntime requires). Exact, but LightGBM's sets are
-  scattered (about 25 runs per split on the 4,000-level column), so the searches are deep
-  and the model large. Used with an `ExportFallback` warning when opset 5 is missing;
-  numeric-only models always use opset 3 (the form they had before).
-- **tried and dropped: membership columns** (per categorical feature a `Gather` from a
-  table code → one 0/1 column per distinct split set, feeding `m <= 0.5` tests, so the
-  trees are all-numeric). It is the only form that beat LightGBM here, but LightGBM makes
-  thousands of distinct sets on this table (≈5,900 at 50k rows), so each row gathers
-  thousands of floats and the tables are huge: on the 250k table (same booster, separate
-  run on the same busy machine) 1.50 s vs LightGBM 1.79 s on one thread (1.19×), 1.02 s
-  vs 0.86 s on two (0.84×), but a **126 MB** model and 9 s export. Not shippable; it
-  pays only with few distinct sets.
+How categorical splits are written (`mlx/train/category_atoms.py`, `onnx_trees.py`,
+`tree_ensemble5.py`):
 
-Parity at 1M rows (same tables, 800k/200k split, one run, in process): numeric-only fit
-30.5 s, export 1.0 s, parity 1.3 s (4% of the fit; 26,328 rows compared); categorical-heavy
-fit 50.1 s, export 1.4 s, parity 21.0 s (42%), of which ~20 s is onnxruntime scoring all
-200k held-out rows on one thread for the recorded metrics (23.0 s measured alone); the
-comparison itself (20k-row sample + 3,000 probe rows through LightGBM and onnxruntime) is
-a second or two. The bound holds for the check; the held-out scoring is as slow as the
-model's categorical splits.
-
-Targets not met on this machine: ≥ 1.0× LightGBM on the categorical-heavy table (the
-shipped form is ~2× faster than onnxmltools' graph on one thread, 7× smaller and exports
-10× faster, but still ~4× slower than LightGBM's bitset test; in this run the fallback
-form was faster on two threads and slower on one, so the two are close), and `mlx train`
-≤ 1.15× bare on the categorical table (1.66×): export + parity are 9.4 s of `mlx train`'s
-96 s, but its fit phase alone took 81.9 s against 58.0 s for the whole bare process (fit
-+ onnxmltools conversion). mlx fits with `deterministic: true, force_col_wise: true` and
-the bare side does not; that gap was not investigated further here. The machine was shared with other
-test runs during the measurement (load average 2–5 on 2 cores); multi-threaded figures
-suffer most from that, the one-thread columns less.
+- **why main's form was slow**: onnxruntime (its `tree_ensemble_attribute.h`) converts an
+  opset-5 tree into its opset-3 node table; a `BRANCH_MEMBER` set with fewer than 31
+  values, all in [0, 30], becomes a chain of `BRANCH_EQ` nodes that it merges back into
+  one 32-bit bitmask test; any other set becomes `BRANCH_MEMBER_BIGSET`, a search through
+  the set's values for every row that reaches the node. On the 4,000-level column every
+  set holds codes in the thousands, so every such split took the slow path.
+- **shipped: "atoms"**. Per categorical feature, its distinct split sets are packed
+  (greedy first fit, deterministic) into groups whose codes fall into at most 30 *atoms*
+  (codes in exactly the same sets of the group). Each group is one derived column: a
+  `Gather` from a `uint8` table `[codes + 1, groups]` gives every row its atom id once
+  (the last row, 31 = in no set, is where missing and unseen categories go: right, as in
+  LightGBM). A split on set S becomes `BRANCH_MEMBER` on its group's column with the
+  atom ids inside S: at most 30 values in [0, 30], onnxruntime's bitmask test. Exact by
+  construction (`code ∈ S` ⇔ `atom(code) ⊆ S`); the export's probe checks the installed
+  onnxruntime on a five-row model (31 included) and falls back to the code-range search
+  form, with a train note, when it fails. On this table's booster: 8,142 distinct sets
+  on the 4,000-level column packed into ~790 columns, 2,268 on the 105-level one into
+  ~400, one each on the small ones.
+- **fallback: opset-3 `TreeEnsembleRegressor` with code-range searches** (exact, deep,
+  large), for an onnxruntime without opset 5; numeric-only models keep opset 3.
+- **tried and dropped earlier**: one 0/1 membership column per distinct set (126 MB on
+  this table); main's `BRANCH_MEMBER` on the codes (the "before" row).
 """
 
 
@@ -152,6 +145,7 @@ def in_process(frame, repeats: int) -> dict:
     from mlx.train import export, fit, parity
     from mlx.train.features import CATEGORICAL, to_lightgbm_frame, to_onnx_inputs
     from mlx.train.thresholds import training_values
+    from mlx.util.rowchunks import run_in_chunks
 
     features = features_of(frame)
     cut = int(len(frame) * 0.8)
@@ -171,11 +165,17 @@ def in_process(frame, repeats: int) -> dict:
     out["size_new_mb"], out["size_old_mb"] = len(new) / 1e6, len(old) / 1e6
     models = {"new": new, "old (onnxmltools)": old}
     if categorical:
+        member_s, member = timed(
+            lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values, "member")
+        )
+        models["before: opset-5 BRANCH_MEMBER on codes (main 287f3f4)"] = member
+        out["export_member_s"], out["size_member_mb"] = values_s + member_s, len(member) / 1e6
         search_s, search = timed(
             lambda: export.to_onnx(booster, features, "binary", [0, 1], "b", values, "search")
         )
         models["new, fallback form (opset-3 code-range search)"] = search
         out["export_search_s"], out["size_search_mb"] = values_s + search_s, len(search) / 1e6
+    out["models"] = models
     parity_s, report = timed(
         lambda: parity.check_parity(export.session(new), booster, test, features, "binary", values)
     )
@@ -192,10 +192,20 @@ def in_process(frame, repeats: int) -> dict:
     out["scoring"] = {}
     one_row = [{k: v[i : i + 1] for k, v in inputs.items()} for i in range(500)]
     for name, model in models.items():
+        single = export.session(model, threads=1)
+        if name == "new":  # what mlx's scorers do: row chunks, one-thread runs, all cores
+            seconds, pred = timed(
+                lambda s=single: run_in_chunks(lambda f: s.run(None, f), inputs), repeats
+            )
+            name = "new, mlx scorer (row chunks on a thread pool)"
+            out["scoring"][name] = {
+                "s": seconds,
+                "max_diff": float(np.abs(pred[1][:, 1] - native).max()),
+            }
+            name = "new, one onnxruntime session"
         sess = export.session(model, threads=os.cpu_count() or 1)
         seconds, pred = timed(lambda sess=sess: sess.run(None, inputs), repeats)
         diff = float(np.abs(pred[1][:, 1] - native).max())
-        single = export.session(model, threads=1)
         one_thread, _ = timed(lambda s=single: s.run(None, inputs), repeats)
         p50, p99 = single_row_latency(lambda row, s=single: s.run(None, row), one_row)
         out["scoring"][name] = {
@@ -239,7 +249,9 @@ def make_project(folder: Path, frame) -> Path:
     return root
 
 
-def end_to_end(frame, folder: Path, repeats: int) -> dict:
+def end_to_end(frame, folder: Path, repeats: int, online_rows=None) -> dict:
+    """`mlx train` vs bare, fresh processes; with ``online_rows`` (held-out rows) also
+    single-row latency at c=16 through `mlx serve` of the trained folder, before/after."""
     root = make_project(folder, frame)
     script = folder / "bare.py"
     script.write_text(f"PARAMS = {PARAMS!r}\n" + BARE)
@@ -249,7 +261,33 @@ def end_to_end(frame, folder: Path, repeats: int) -> dict:
         bare.append(run([str(BIN / "python"), str(script), data, str(folder / "bare.onnx")]))
         mlx.append(run([str(BIN / "mlx"), "train", "--json"], cwd=root))
     meta = json.loads((root / "models/bench/metadata.json").read_text())
-    return {"bare_s": median(bare), "mlx_s": median(mlx), "phases": meta["runner"]["phases_s"]}
+    out = {"bare_s": median(bare), "mlx_s": median(mlx), "phases": meta["runner"]["phases_s"]}
+    if online_rows is not None:
+        out["online"] = _online(root / "models/bench", online_rows, folder / "online")
+    return out
+
+
+def _online(model_dir: Path, rows, folder: Path) -> dict:
+    """The folder as trained vs the same booster in the earlier graph forms."""
+    import lightgbm as lgb
+
+    from bench import export_online
+    from bench.export_legacy import legacy_to_onnx
+    from mlx.train import export
+    from mlx.train.features import CATEGORICAL, Feature
+
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    features = [Feature.from_dict(f) for f in meta["features"]]
+    booster = lgb.Booster(model_file=str(model_dir / "model.lgb.txt"))
+    forms = {"after: as `mlx train` wrote it": (model_dir / "model.onnx").read_bytes()}
+    if any(f.kind == CATEGORICAL for f in features):
+        forms["before (main 287f3f4): opset-5 BRANCH_MEMBER on codes"] = export.to_onnx(
+            booster, features, "binary", [0, 1], "bench", {}, "member"
+        )
+    forms["before (issue): onnxmltools"] = legacy_to_onnx(
+        booster, features, "binary", [0, 1], "bench", {}
+    )
+    return export_online.measure(forms, model_dir, export_online.rows_from(rows, features), folder)
 
 
 def report(results: dict) -> str:
@@ -261,10 +299,10 @@ def report(results: dict) -> str:
                 model,
                 f"{s['s']:.3f}",
                 f"{lgb_s / s['s']:.2f}×",
-                f"{s['s_1t']:.3f}",
-                f"{r['lightgbm_1t_s'] / s['s_1t']:.2f}×",
+                f"{s['s_1t']:.3f}" if "s_1t" in s else "(as below)",
+                f"{r['lightgbm_1t_s'] / s['s_1t']:.2f}×" if "s_1t" in s else "",
                 f"{s['max_diff']:.1e}",
-                f"{s['p50_us']:.0f} / {s['p99_us']:.0f}",
+                f"{s['p50_us']:.0f} / {s['p99_us']:.0f}" if "p50_us" in s else "",
             ]
             for model, s in r["scoring"].items()
         ]
@@ -311,6 +349,13 @@ def report(results: dict) -> str:
                 f"{(r['export_new_s'] + r['parity_s']) / r['fit_s'] * 100:.0f}%",
             ],
         ]
+        if "size_member_mb" in r:
+            prow.append(
+                [
+                    "before form (main) export / size",
+                    f"{r['export_member_s']:.2f} s / {r['size_member_mb']:.2f} MB",
+                ]
+            )
         if "size_search_mb" in r:
             prow.append(
                 [
@@ -326,17 +371,31 @@ def report(results: dict) -> str:
                 ["mlx train phases", ", ".join(f"{k} {v:.2f}" for k, v in e2e["phases"].items())],
             ]
         parts.append(table(["", "seconds"], prow))
+        if r.get("online"):
+            orows = [
+                [form, "error: " + o["error"][:80], "", ""]
+                if "error" in o
+                else [form, f"{o['p50_ms']:.2f}", f"{o['p99_ms']:.2f}", f"{o['rps']:.0f}"]
+                for form, o in r["online"].items()
+            ]
+            parts.append(
+                "Online, `mlx serve DIR` (1 worker), wrk 1 thread, c=16, single-row V2 JSON "
+                "rotating through 500 held-out rows:\n\n"
+                + table(["model.onnx form", "p50 (ms)", "p99 (ms)", "req/s"], orows)
+            )
     return "\n\n".join(parts)
 
 
 def write_doc(results: dict, rows: int, repeats: int) -> None:
+    load = results.pop("_load", "")
+    online = " --online" if any(r.get("online") for r in results.values()) else ""
     update_doc_section(
         "LightGBM → ONNX export",
-        f"`python -m bench.export_bench --rows {rows} --repeats {repeats}` on {date.today()} "
+        f"`python -m bench.export_bench --rows {rows} --repeats {repeats}{online}` on {date.today()} "
         f"({machine()}). Binary, LightGBM {PARAMS}; 80/20 split in order; batch scoring on "
         "prepared inputs (pandas categoricals for LightGBM, raw strings and FP32 for "
         "onnxruntime), both on all cores; one-row calls in process, one thread, rotating "
-        "through 500 distinct rows (no HTTP).\n\n" + report(results) + EXPLAIN,
+        "through 500 distinct rows (no HTTP); " + load + ".\n\n" + report(results) + EXPLAIN,
     )
 
 
@@ -346,20 +405,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-repeats", type=int, default=1)
     parser.add_argument("--no-train", action="store_true", help="skip `mlx train` vs bare")
+    parser.add_argument(
+        "--online", action="store_true", help="also c=16 single-row latency via `mlx serve`"
+    )
     parser.add_argument("--write-doc", action="store_true", help="Update docs/benchmarks.md")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     results = {}
     for name, make in (("categorical-heavy", categorical_table), ("numeric only", numeric_table)):
         frame = make(args.rows)
         results[name] = in_process(frame, args.repeats)
+        results[name].pop("models")
         print(f"measured {name} in process: {json.dumps(results[name])}", flush=True)
         if not args.no_train:
+            held_out = frame.iloc[int(len(frame) * 0.8) :] if args.online else None
             with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-                results[name]["e2e"] = end_to_end(frame, Path(tmp), args.train_repeats)
+                e2e = end_to_end(frame, Path(tmp), args.train_repeats, held_out)
+            results[name]["online"] = e2e.pop("online", None)
+            results[name]["e2e"] = e2e
             print(f"measured {name} end to end", flush=True)
-    out = report(results)
-    print(out)
+    load = f"load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    results["_load"] = load
+    out = report({k: v for k, v in results.items() if not k.startswith("_")})
+    print(out + "\n\n" + load)
     (WORK / "export_bench.json").write_text(json.dumps(results, indent=2))
     if args.write_doc:
         write_doc(results, args.rows, args.repeats)

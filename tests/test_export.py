@@ -107,7 +107,7 @@ def with_raw_output(model: bytes) -> bytes:
     return proto.SerializeToString()
 
 
-@pytest.mark.parametrize("form", ["member", "search"])
+@pytest.mark.parametrize("form", ["atoms", "member", "search"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_exported_graph_predicts_what_lightgbm_predicts(task, form):
     """Both graph forms: opset-5 BRANCH_MEMBER and the opset-3 fallback."""
@@ -144,7 +144,7 @@ def test_parity_check_passes_with_all_probes():
     }
 
 
-@pytest.mark.parametrize("form", ["member", "search"])
+@pytest.mark.parametrize("form", ["atoms", "member", "search"])
 @pytest.mark.parametrize("seed", [2, 3])
 def test_zero_as_missing_routes_zeros_and_nan_the_default_way(seed, form):
     """missing_type Zero: a zero band whose default is not its natural side needs the
@@ -178,6 +178,7 @@ def test_same_booster_gives_identical_bytes():
     tree = next(n for n in graph.node if n.op_type == "TreeEnsemble")
     modes = onnx.numpy_helper.to_array(next(a.t for a in tree.attribute if a.name == "nodes_modes"))
     assert set(modes.tolist()) == {0, 6}  # BRANCH_LEQ and BRANCH_MEMBER only
+    assert any(i.name.startswith("mlx_atoms_") for i in graph.initializer)  # the atoms form
     post = next(a.i for a in tree.attribute if a.name == "post_transform")
     assert post == 0  # the link function is its own node
     numeric = export.to_onnx(booster, FEATURES, "multiclass", [0, 1, 2], "m", values, "search")
@@ -186,6 +187,56 @@ def test_same_booster_gives_identical_bytes():
     )
     modes = next(a.strings for a in tree.attribute if a.name == "nodes_modes")
     assert set(modes) == {b"BRANCH_LEQ", b"LEAF"}  # the fallback: numeric tests only
+
+
+def test_atoms_form_tests_only_small_sets_onnxruntime_runs_as_a_bitmask():
+    """The default form for categorical models: every BRANCH_MEMBER set has < 31
+    values in [0, 30] (onnxruntime's bitmask path), also on the 300-level column."""
+    booster, model, _ = train("binary")
+    graph = onnx.load_from_string(model).graph
+    tree = next(n for n in graph.node if n.op_type == "TreeEnsemble")
+    attrs = {a.name: a for a in tree.attribute}
+    modes = onnx.numpy_helper.to_array(attrs["nodes_modes"].t)
+    values = onnx.numpy_helper.to_array(attrs["membership_values"].t)
+    sets = np.split(values, np.flatnonzero(np.isnan(values)) + 1)[:-1]
+    assert len(sets) == int((modes == 6).sum()) > 0
+    for s in sets:
+        members = s[:-1]
+        assert 0 < len(members) < 31 and members.min() >= 0 and members.max() <= 30
+    tables = [i for i in graph.initializer if i.name.startswith("mlx_atoms_")]
+    assert {t.data_type for t in tables} == {onnx.TensorProto.UINT8}  # cast when loaded
+    city = onnx.numpy_helper.to_array(next(t for t in tables if t.name == "mlx_atoms_4"))
+    assert city.shape[0] == 301 and (city[300] == 31).all()  # missing/unseen: in no set
+    assert city.shape[1] > 1  # several groups of sets on the 300-level column
+
+
+def test_atom_packing_is_exact_on_random_sets():
+    """code ∈ S ⇔ atom(code) ∈ atoms(S) for every set, with up to 30 atoms a column."""
+    from mlx.train import category_atoms
+    from mlx.train.onnx_trees import Ensemble
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    ens = Ensemble()
+    wanted = []
+    for k in range(600):
+        at = ens.add(k, 0, "BRANCH_MEMBER", float("nan"))
+        size = int(rng.integers(1, 33))
+        codes = sorted(set(rng.zipf(1.3, size) % n) | {int(rng.integers(0, n))})
+        ens.members[at] = codes + [n + 5]  # out of range: dropped
+        wanted.append((at, set(codes)))
+    remaps = category_atoms.remap(ens, {0: n}, 3)
+    (r,) = remaps
+    assert r.first_column == 3 and r.table.shape[0] == n + 1
+    assert (r.table[n] == category_atoms.NO_ATOM).all()
+    for at, codes in wanted:
+        column = ens.featureids[at] - r.first_column
+        atoms = set(ens.members[at])
+        assert len(atoms) <= category_atoms.MAX_ATOMS
+        inside = {c for c in range(n) if r.table[c, column] in atoms}
+        assert inside == codes
+    assert r.table.max(initial=0) <= category_atoms.NO_ATOM
+    assert r.table.shape[1] < 300  # packed: far fewer columns than sets
 
 
 def test_linear_trees_are_refused_with_a_clear_message():
@@ -303,3 +354,18 @@ def test_random_forest_mode_averages_the_trees():
         export.session(model), booster, eval_rows(), FEATURES, "regression"
     )
     assert (np.abs(onnx_pred - native) / np.maximum(1, np.abs(native))).max() <= TOL
+
+
+def test_row_chunks_on_a_thread_pool_give_the_same_outputs_as_one_run():
+    """The chunked scorer (parity's held-out scoring): identical arrays, in row order."""
+    from mlx.util.rowchunks import run_in_chunks
+
+    booster, model, _ = train("multiclass")
+    rows = make_frame(9000, 8)
+    feeds = to_onnx_inputs(rows, FEATURES)
+    sess = export.session(model)
+    whole = sess.run(None, feeds)
+    chunked = run_in_chunks(lambda f: sess.run(None, f), feeds, workers=3, min_chunk=1000)
+    assert len(chunked) == len(whole) == 2
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)

@@ -141,7 +141,9 @@ class BatchConfig(Strict):
         "fail", description="Bad rows: stop with their row numbers, or skip them and report them."
     )
     threads: int = Field(
-        0, ge=0, description="onnxruntime threads for batch scoring (0 = all cores)."
+        0,
+        ge=0,
+        description="threads scoring row chunks side by side in batch scoring, each running onnxruntime on one thread (0 = all usable cores).",
     )
 
 

@@ -127,9 +127,12 @@ def score_chunk(
     row_offset: int = 0,
     row_numbers: np.ndarray | None = None,
     allow_non_finite: bool = False,
+    workers: int = 1,
 ) -> ChunkResult:
     """Score one table. ``row_numbers`` (or ``row_offset`` + position) numbers the rows
-    for reports and the ``_row`` column."""
+    for reports and the ``_row`` column. ``workers`` > 1: the rows are scored in pieces
+    on that many threads (:mod:`mlx.util.rowchunks`; the model's session should then
+    have one intra-op thread)."""
     import pyarrow as pa
 
     schema = model.schema
@@ -168,6 +171,11 @@ def score_chunk(
         columns["_row"] = pa.array(rows, type=pa.int64())
     if num.shape[1] == 0:
         outputs = _empty_outputs(model)
+    elif workers > 1:
+        from mlx.util.rowchunks import run_in_chunks
+
+        session, names = model.session, model.output_names
+        outputs = run_in_chunks(lambda f: session.run(names, f), model.feeds(num, cats), workers)
     else:
         outputs = model.predict(num, cats)
     columns.update(output_columns(model, outputs))

@@ -88,6 +88,7 @@ def score_file(
     on_error: str = "fail",
     allow_non_finite: bool = False,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> BatchResult:
     from mlx.util.atomic import atomic_path
 
@@ -97,15 +98,17 @@ def score_file(
     result.model = {"name": model.name, "version": model.version, "md5": model.md5}
     with atomic_path(output_path) as tmp:
         try:
-            _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=True)  # fmt: skip
+            _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=True, workers=workers)  # fmt: skip
         except _Restart:
             result = BatchResult(str(input_path), str(output_path), fmt, on_error=on_error, careful=True, model=result.model)  # fmt: skip
-            _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=False)  # fmt: skip
+            _score(model, input_path, tmp, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast=False, workers=workers)  # fmt: skip
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
 
-def _score(model, src, dst, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast):
+def _score(
+    model, src, dst, fmt, out_fmt, chunk_rows, result, allow_non_finite, progress, fast, workers=1
+):
     chunks, lines, total = _read(model, src, fmt, chunk_rows, fast)
     chunks = _prefetch(chunks)  # read and decode the next chunk while this one is scored
     writer = None
@@ -117,8 +120,9 @@ def _score(model, src, dst, fmt, out_fmt, chunk_rows, result, allow_non_finite, 
             if lines is not None and lines.skipped:
                 numbers = lines.original(numbers)
             chunk = score_chunk(
-                model, table, row_numbers=numbers, allow_non_finite=allow_non_finite
-            )
+                model, table, row_numbers=numbers, allow_non_finite=allow_non_finite,
+                workers=workers,
+            )  # fmt: skip
             bad = chunk.bad + (lines.take_bad() if lines is not None else [])
             if bad:
                 bad.sort(key=lambda b: b.row)

@@ -6,9 +6,11 @@ The graph, from the raw columns to the outputs:
    categorical feature goes through an ``ai.onnx.ml.LabelEncoder`` that maps the
    training categories to LightGBM's codes (anything else, missing included, to NaN),
    then ``mlx_concat`` puts every feature in one ``[N, F]`` matrix;
-2. one ``TreeEnsembleRegressor`` giving LightGBM's raw score per target, with only
-   numeric ``BRANCH_LEQ`` splits (categorical ones as searches over code ranges, see
-   :mod:`mlx.train.onnx_trees`);
+2. the trees giving LightGBM's raw score per target: numeric splits as ``BRANCH_LEQ``;
+   categorical ones, when the model has any, as small ``BRANCH_MEMBER`` tests on
+   derived columns a ``Gather`` computes once per row (opset-5 ``TreeEnsemble``,
+   :mod:`mlx.train.category_atoms`), else as searches over code ranges in an opset-3
+   ``TreeEnsembleRegressor`` (:mod:`mlx.train.onnx_trees`);
 3. the link function in its own nodes (``Sigmoid``, ``Softmax``, ``Exp``), never the
    ensemble's ``post_transform``; the label is the ``ArgMax`` of the probabilities.
 
@@ -33,6 +35,7 @@ ML_OPSET = 3  # LabelEncoder-2 (keys_strings → values_int64s), TreeEnsembleReg
 IR_VERSION = 8
 CONCAT = "mlx_concat"  # the serving variant (mlx/serve/variant.py) rewrites this node
 TREES_INPUT = "mlx_trees_input"
+BASE_INPUT = "mlx_features"  # the "atoms" form: features, then their derived columns
 RAW = "mlx_raw_score"
 
 IDENTITY = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
@@ -52,12 +55,13 @@ def to_onnx(
     """The ONNX model; ``train_values`` (training values next to each split threshold,
     by feature index) lets the float32 thresholds route them as LightGBM does.
 
-    ``form``: ``"member"`` (opset-5 ``TreeEnsemble``, categorical splits as
-    ``BRANCH_MEMBER``) or ``"search"`` (opset-3 ``TreeEnsembleRegressor``, categorical
-    splits as code-range searches). By default: ``"search"`` when no split is
-    categorical (the form numeric models have always had), else ``"member"`` when the
-    installed onnxruntime runs it, else ``"search"`` with an :class:`ExportFallback`
-    warning.
+    ``form``: ``"atoms"`` (opset-5 ``TreeEnsemble``; each categorical split a small
+    ``BRANCH_MEMBER`` test on a derived column, :mod:`mlx.train.category_atoms`),
+    ``"member"`` (opset 5, ``BRANCH_MEMBER`` on the category code itself) or ``"search"``
+    (opset-3 ``TreeEnsembleRegressor``, categorical splits as code-range searches). By
+    default: ``"search"`` when no split is categorical (the form numeric models have
+    always had), else ``"atoms"`` when the installed onnxruntime runs it, else
+    ``"search"`` with an :class:`ExportFallback` warning.
 
     Raises :class:`mlx.train.onnx_trees.UnsupportedModel` for boosters it cannot
     reproduce exactly (linear trees, unknown objectives)."""
@@ -66,18 +70,26 @@ def to_onnx(
     from onnx import helper, numpy_helper
 
     from mlx.train import onnx_trees, tree_ensemble5
+    from mlx.train.thresholds import model_dump
 
-    dump = booster.dump_model()
+    dump = model_dump(booster)
     onnx_trees.check_supported(dump)
     link = _link(dump)
     form = form or _default_form(dump)
 
-    inputs, nodes = preprocessing(features, TREES_INPUT)
-    initializers: list[Any] = []
-
     n_categories = {i: len(f.categories) for i, f in enumerate(features) if f.kind == CATEGORICAL}
-    member = form == "member"
+    member = form in ("member", "atoms")
     ensemble = onnx_trees.compile_trees(dump, n_categories, train_values or {}, member)
+    initializers: list[Any] = []
+    if form == "atoms":
+        from mlx.train import category_atoms
+
+        remaps = category_atoms.remap(ensemble, n_categories, len(features))
+        inputs, nodes = preprocessing(features, BASE_INPUT, codes="int64")
+        extra, initializers = _derived_columns(remaps, BASE_INPUT, TREES_INPUT)
+        nodes += extra
+    else:
+        inputs, nodes = preprocessing(features, TREES_INPUT)
     n_targets = int(dump.get("num_tree_per_iteration", 1))
     op, attributes = (
         ("TreeEnsemble", tree_ensemble5.attributes(ensemble, n_targets))
@@ -123,10 +135,17 @@ class ExportFallback(UserWarning):
     """The faster graph form needs an operator the installed onnxruntime lacks."""
 
 
-def preprocessing(features: list[Feature], output: str) -> tuple[list[Any], list[Any]]:
+def preprocessing(
+    features: list[Feature], output: str, codes: str = "float"
+) -> tuple[list[Any], list[Any]]:
     """The graph's inputs (one ``[N, 1]`` per feature, FP32 or string) and the nodes that
-    turn them into the trees' ``[N, n_features]`` float input ``output``: a LabelEncoder
-    per categorical feature (missing and unseen categories become NaN), then a Concat."""
+    turn them into the ``[N, n_features]`` float matrix ``output``: a LabelEncoder per
+    categorical feature, then a Concat.
+
+    ``codes="float"``: the LabelEncoder gives the code as a float, NaN for missing and
+    unseen categories. ``codes="int64"``: it gives ``mlx_code_<i>`` as int64 with
+    ``n_categories`` for missing and unseen (the ``"atoms"`` form's Gather index), cast
+    to float for the matrix."""
     from onnx import TensorProto, helper
 
     inputs, nodes, concat_inputs = [], [], []
@@ -137,6 +156,12 @@ def preprocessing(features: list[Feature], output: str) -> tuple[list[Any], list
             continue
         inputs.append(helper.make_tensor_value_info(f.name, TensorProto.STRING, [None, 1]))
         code = f"mlx_code_{i}"
+        n = len(f.categories)
+        mapping: dict[str, Any] = (
+            {"values_floats": [float(k) for k in range(n)], "default_float": float("nan")}
+            if codes == "float"
+            else {"values_int64s": list(range(n)), "default_int64": n}
+        )
         nodes.append(
             helper.make_node(
                 "LabelEncoder",
@@ -145,13 +170,49 @@ def preprocessing(features: list[Feature], output: str) -> tuple[list[Any], list
                 domain=ML_DOMAIN,
                 name=f"mlx_encode_{i}",
                 keys_strings=list(f.categories),
-                values_floats=[float(k) for k in range(len(f.categories))],
-                default_float=float("nan"),
+                **mapping,
             )
         )
+        if codes != "float":
+            nodes.append(
+                helper.make_node(
+                    "Cast", [code], [f"{code}/float"], to=TensorProto.FLOAT, name=f"mlx_cast_{i}"
+                )
+            )
+            code = f"{code}/float"
         concat_inputs.append(code)
     nodes.append(helper.make_node("Concat", concat_inputs, [output], axis=1, name=CONCAT))
     return inputs, nodes
+
+
+def _derived_columns(remaps, base: str, output: str) -> tuple[list[Any], list[Any]]:
+    """Nodes and tables appending each categorical feature's derived columns (atom ids,
+    :mod:`mlx.train.category_atoms`) to the feature matrix ``base``: per feature a
+    ``Gather`` by its int64 code from its table, then one ``Concat``.
+
+    The tables are stored as ``uint8`` (4× smaller files) behind a ``Cast`` of the
+    initializer itself, which onnxruntime folds into a float constant when it loads the
+    model: the rows are gathered as floats, with no per-row cast."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, parts = [], [], []
+    inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "mlx_axis_1"))
+    for r in remaps:
+        t = f"mlx_atoms_{r.feature}"
+        inits.append(numpy_helper.from_array(r.table, t))
+        nodes += [
+            helper.make_node("Cast", [t], [f"{t}/float"], to=TensorProto.FLOAT, name=f"{t}/float"),
+            helper.make_node(
+                "Gather", [f"{t}/float", f"mlx_code_{r.feature}"], [f"{t}/rows"], axis=0, name=t
+            ),
+            helper.make_node("Squeeze", [f"{t}/rows", "mlx_axis_1"], [f"{t}/2d"], name=f"{t}/2d"),
+        ]
+        parts.append(f"{t}/2d")
+    nodes.append(
+        helper.make_node("Concat", [base, *parts], [output], axis=1, name="mlx_trees_input")
+    )
+    return nodes, inits
 
 
 def _default_form(dump: dict[str, Any]) -> str:
@@ -162,12 +223,12 @@ def _default_form(dump: dict[str, Any]) -> str:
     if not any(tree.get("num_cat", 0) for tree in dump["tree_info"]):
         return "search"
     if tree_ensemble5.supported():
-        return "member"
+        return "atoms"
     warnings.warn(
         ExportFallback(
-            "this onnxruntime has no ai.onnx.ml opset-5 TreeEnsemble (BRANCH_MEMBER): "
-            "categorical splits are exported as code-range searches, exact but slower; "
-            "upgrade onnxruntime (>= 1.20) for the fast form"
+            "this onnxruntime has no ai.onnx.ml opset-5 TreeEnsemble with small-set "
+            "BRANCH_MEMBER tests: categorical splits are exported as code-range searches, "
+            "exact but slower; upgrade onnxruntime (>= 1.20) for the fast form"
         ),
         stacklevel=3,
     )

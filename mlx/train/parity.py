@@ -8,6 +8,10 @@ itself when FP32 can hold it (see :mod:`mlx.train.thresholds`); rows with each f
 missing; rows with each categorical
 feature set to a category training never saw. Tolerance: max |Δ| ≤ 1e-5 on
 probabilities, relative to max(1, |y|) for regression.
+
+Every held-out row is scored through onnxruntime (the recorded metrics use them): in row
+chunks on all cores (:mod:`mlx.util.rowchunks`; the session must have one intra-op
+thread, as :func:`mlx.train.export.session` gives).
 """
 
 from __future__ import annotations
@@ -125,8 +129,11 @@ def predictions(
 def onnx_predictions(session, frame: pd.DataFrame, features: list[Feature], task: str):
     import numpy as np
 
+    from mlx.util.rowchunks import run_in_chunks
+
     names = [o.name for o in session.get_outputs()]
-    outputs = dict(zip(names, session.run(None, to_onnx_inputs(frame, features)), strict=True))
+    scored = run_in_chunks(lambda f: session.run(None, f), to_onnx_inputs(frame, features))
+    outputs = dict(zip(names, scored, strict=True))
     if task == "regression":
         return outputs[OUTPUT_PREDICTION][:, 0].astype(np.float64)
     return outputs[OUTPUT_PROBABILITIES].astype(np.float64)

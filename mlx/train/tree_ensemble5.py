@@ -98,7 +98,8 @@ def attributes(ens: Ensemble, n_targets: int) -> dict[str, Any]:
 @functools.cache
 def supported() -> bool:
     """Whether the installed onnxruntime runs a ``TreeEnsemble`` with ``BRANCH_MEMBER``
-    (and gets it right on a three-row check)."""
+    (and gets it right on a five-row check, 31 included: the ``"atoms"`` form's value
+    for "in no set", :data:`mlx.train.category_atoms.NO_ATOM`)."""
     try:
         import onnxruntime as ort
         from onnx import TensorProto, helper
@@ -132,7 +133,7 @@ def supported() -> bool:
         sess = ort.InferenceSession(
             model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
-        x = np.array([[1.0], [2.0], [np.nan]], dtype=np.float32)
-        return sess.run(None, {"x": x})[0][:, 0].tolist() == [1.0, 2.0, 2.0]
+        x = np.array([[1.0], [2.0], [np.nan], [31.0], [3.0]], dtype=np.float32)
+        return sess.run(None, {"x": x})[0][:, 0].tolist() == [1.0, 2.0, 2.0, 2.0, 1.0]
     except Exception:  # noqa: BLE001 - any failure means: not usable here
         return False

@@ -55,7 +55,12 @@ def score_batch(
                 progress=progress,
             )
             return chosen.score(job)
-    model = ServedModel.load(spec, threads=cfg.batch.threads if threads is None else threads)
+    from mlx.util.rowchunks import workers_default
+
+    # row chunks on a thread pool of one-thread runs: scales better than onnxruntime's
+    # own intra-op threads on tree models (docs/benchmarks.md, "LightGBM → ONNX export")
+    workers = (cfg.batch.threads if threads is None else threads) or workers_default()
+    model = ServedModel.load(spec, threads=1)
     return score_file(
         model,
         input_path,
@@ -64,4 +69,5 @@ def score_batch(
         on_error=on_error,
         allow_non_finite=cfg.allow_non_finite,
         progress=progress,
+        workers=workers,
     )
