@@ -228,10 +228,11 @@ def _render_compare(out: Output, c) -> None:
     )
     rows = []
     for side in (c.a, c.b):
-        lat = side.latency_ms or {}
+        lat, sc = side.latency_ms or {}, side.score_ms or {}
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in (side.metrics or {}).items())
-        rows.append([side.version, escape(side.ref), f"{side.rows:,}", _num(lat.get("p50"), 2), _num(lat.get("p99"), 2), metrics])  # fmt: skip
-    out.table(None, ["version", "ref", "rows", "p50 ms", "p99 ms", "live metrics"], rows)
+        rows.append([side.version, escape(side.ref), f"{side.rows:,}", _num(sc.get("p50"), 2), _num(sc.get("p99"), 2), _num(lat.get("p50"), 2), _num(lat.get("p99"), 2), metrics])  # fmt: skip
+    headers = ["version", "ref", "rows", "scoring p50 ms", "scoring p99 ms", "request p50 ms", "request p99 ms", "live metrics"]  # fmt: skip
+    out.table(None, headers, rows)
     if c.significance:
         sig = c.significance
         out.print(f"{sig['test']} on {c.labelled_rows:,} labelled paired rows: p = {sig['p_value']:.4f}")  # fmt: skip

@@ -10,9 +10,11 @@ count for each side's own figures). Reported:
 - score shift between the two versions' ``_score`` distributions: PSI over A's deciles
   and the two-sample KS statistic (``mlx.monitor.stats``), with the sampling-noise bound
   at ``alpha`` for each;
-- latency of each version (p50/p99 ms) when an access log (``--access-log FILE``, the JSON
-  lines ``mlx serve`` writes on stderr) is given: only answered requests have one, so a
-  shadow has none;
+- scoring time of each version (p50/p99 ms of ``_score_ms``, the model run of the batch
+  each row was scored in), from the prediction logs alone, a shadow's included;
+- request latency of each version (p50/p99 ms) when an access log (``--access-log FILE``,
+  the JSON lines ``mlx serve`` writes on stderr) is given: only answered requests have
+  one, so a shadow has none;
 - with ``--labels``: each version's live metrics on its labelled rows (joined on the id
   column or ``_request_id``) and a significance test of the difference on the paired rows
   (McNemar's for classification, a paired t-test on absolute errors for regression).
@@ -47,6 +49,7 @@ class Side:
     rows: int = 0
     requests: int = 0
     latency_ms: dict[str, float] | None = None
+    score_ms: dict[str, float] | None = None
     metrics: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +139,19 @@ def _latency(path: Path | None, side: Side) -> None:
         side.latency_ms = {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "requests": len(ms)}  # fmt: skip
 
 
+def _score_ms(frame: pd.DataFrame) -> dict[str, float] | None:
+    """p50/p99 of the ``_score_ms`` column (null in logs written before it existed)."""
+    if "_score_ms" not in frame.columns:
+        return None
+    import numpy as np
+
+    ms = frame["_score_ms"].to_numpy("float64", na_value=np.nan)
+    ms = ms[~np.isnan(ms)]
+    if not len(ms):
+        return None
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "rows": int(len(ms))}  # fmt: skip
+
+
 def compare(
     project: ProjectConfig,
     ref_a: str,
@@ -162,6 +178,7 @@ def compare(
         if not len(frame):
             raise DataNotAvailable(f"no prediction-log rows for {side.name} {side.version} under {log_dir}", hint="serve it (--shadow or --canary) with prediction logs on")  # fmt: skip
         _latency(access_log, side)
+        side.score_ms = _score_ms(frame)
     sa, sb = fa["_score"].to_numpy("float64"), fb["_score"].to_numpy("float64")
     edges = np.unique(np.quantile(sa, np.linspace(0, 1, 11)[1:-1]))
     pa_ = np.bincount(np.searchsorted(edges, sa, side="right"), minlength=len(edges) + 1) / len(sa)
@@ -272,13 +289,13 @@ def markdown(c: Comparison) -> str:
         f"- agreement: {'n/a' if c.agreement is None else f'{c.agreement:.1%}'}",
         f"- score shift: PSI {num(s.get('psi'))} (noise {num(s.get('psi_noise'))}), KS {num(s.get('ks'))} (noise {num(s.get('ks_noise'))}); mean {num(s.get('mean_a'))} -> {num(s.get('mean_b'))}",  # noqa: E501
         "",
-        "| version | requests | p50 ms | p99 ms |"
+        "| version | requests | scoring p50 ms | scoring p99 ms | request p50 ms | request p99 ms |"
         + (" metrics |" if c.a.metrics or c.b.metrics else ""),  # noqa: E501
-        "|---|---|---|---|" + ("---|" if c.a.metrics or c.b.metrics else ""),
+        "|---|---|---|---|---|---|" + ("---|" if c.a.metrics or c.b.metrics else ""),
     ]
     for side in (c.a, c.b):
-        lat = side.latency_ms or {}
-        row = f"| {side.version} | {side.requests:,} | {num(lat.get('p50'), 2)} | {num(lat.get('p99'), 2)} |"  # fmt: skip
+        lat, sc = side.latency_ms or {}, side.score_ms or {}
+        row = f"| {side.version} | {side.requests:,} | {num(sc.get('p50'), 2)} | {num(sc.get('p99'), 2)} | {num(lat.get('p50'), 2)} | {num(lat.get('p99'), 2)} |"  # fmt: skip
         if c.a.metrics or c.b.metrics:
             row += " " + ", ".join(f"{k} {v:.4f}" for k, v in (side.metrics or {}).items()) + " |"
         lines.append(row)

@@ -21,7 +21,16 @@ from mlx.errors import BadDataFile, DataNotAvailable, UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-LOG_COLUMNS = ("_score", "_label", "_ts", "_request_id", "_version", "_model", "_commit")
+LOG_COLUMNS = (
+    "_score",
+    "_label",
+    "_ts",
+    "_request_id",
+    "_version",
+    "_model",
+    "_commit",
+    "_score_ms",
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")

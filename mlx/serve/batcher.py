@@ -115,6 +115,7 @@ class Batcher:
                 list(itertools.chain.from_iterable(j.rows.cats[k] for j in batch))
                 for k in range(model.schema.n_cat)
             ]
+        started = time.perf_counter()
         try:
             outputs = model.predict(num, cats)
         except Exception as exc:  # noqa: BLE001 - isolate the request at fault
@@ -124,6 +125,7 @@ class Batcher:
                 for job in batch:
                     self._run([job], job.rows.n)
             return
+        ms = (time.perf_counter() - started) * 1000.0
         if self.stats is not None:
             self.stats.observe_batch(rows)
         start = 0
@@ -132,16 +134,16 @@ class Batcher:
             job.on_done(outputs, start, end)
             start = end
         if self.predlog is not None:
-            self._log(batch, num, cats, outputs)
+            self._log(batch, num, cats, outputs, ms)
         if self.shadows:  # after the answers: the shadow's queue, never a request's time
             jobs = [(j.request_id, j.rows.n) for j in batch]
             for shadow in self.shadows:
                 shadow.offer(num, cats, jobs, model.schema)
 
-    def _log(self, batch: list[Job], num, cats, outputs) -> None:
+    def _log(self, batch: list[Job], num, cats, outputs, ms: float) -> None:
         rate = self.sample_rate
         if rate <= 0:
             return
         keep = [(j.request_id, j.rows.n, rate >= 1 or random.random() < rate) for j in batch]
         if any(k for _, _, k in keep):
-            self.predlog.add(num, cats, outputs, keep, time.time())
+            self.predlog.add(num, cats, outputs, keep, time.time(), ms)

@@ -71,6 +71,7 @@ class ParquetLog:
         if self.classification:
             fields.append(pa.field("_label", pa.int64()))
         fields.append(pa.field("_score", pa.float32()))
+        fields.append(pa.field("_score_ms", pa.float32()))
         return pa.schema(fields)
 
     def table(self, data: bytes):
@@ -78,6 +79,7 @@ class ParquetLog:
         import pyarrow as pa
 
         nums, labels, scores, rids, stamps, versions, commits = [], [], [], [], [], [], []
+        took: list[np.ndarray] = []
         cats: list[list] = [[] for _ in self.schema.categorical]
         for header, num, label, score in read_spool(data, self.schema.n_num, self.classification):
             nums.append(num)
@@ -93,6 +95,7 @@ class ParquetLog:
             commits.extend(
                 [header.get("commit", "") if tagged else self.model.commit] * header["n"]
             )
+            took.append(_runs(header.get("ms"), header["n"]))  # older spools have none
             runs = header["ts"]
             stamps.append(
                 np.repeat(np.array([t for t, _ in runs]) * 1e6, [n for _, n in runs]).astype(
@@ -117,6 +120,8 @@ class ParquetLog:
         if self.classification:
             cols.append(pa.array(np.concatenate(labels), type=pa.int64()))
         cols.append(pa.array(np.concatenate(scores), type=pa.float32()))
+        ms = np.concatenate(took)
+        cols.append(pa.array(ms, type=pa.float32(), mask=np.isnan(ms)))
         return pa.Table.from_arrays(cols, schema=self._arrow_schema)
 
     def write(self, table) -> None:
@@ -164,6 +169,14 @@ class ParquetLog:
         os.replace(_inprogress(self._file), self._file)
         if self.stats is not None:
             self.stats.add("predlog_files")
+
+
+def _runs(runs: list | None, n: int) -> np.ndarray:
+    """``[[value | null, rows], ...]`` as ``n`` float32 values (NaN for null or absent)."""
+    if not runs:
+        return np.full(n, np.nan, dtype=np.float32)
+    values = np.array([np.nan if v is None else v for v, _ in runs], dtype=np.float32)
+    return np.repeat(values, [k for _, k in runs])
 
 
 def _today() -> str:

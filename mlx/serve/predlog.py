@@ -11,7 +11,8 @@ When the spool thread falls behind by more than ``max_pending_rows``, new rows a
 and counted (``mlx_prediction_log_dropped_total``), never queued without limit.
 
 Spool record: ``<u32 header length><u32 payload length><JSON header><payload>``; the
-header holds ``n``, ``ts`` ([unix seconds, rows] runs), ``ids`` ([request id, rows]
+header holds ``n``, ``ts`` ([unix seconds, rows] runs), ``ms`` ([milliseconds, rows] runs:
+the model run that scored those rows), ``ids`` ([request id, rows]
 pairs), ``cats`` (one list per categorical feature); the payload is ``num`` float32 [n_num, n], then ``label`` int64 [n]
 (classification), then ``score`` float32 [n].
 """
@@ -71,14 +72,23 @@ class PredictionSpool:
 
     # --- request path -----------------------------------------------------------------
 
-    def add(self, num, cats, outputs, jobs: list[tuple[str, int, bool]], ts: float) -> None:
-        """Queue one scored batch; ``jobs`` = (request id, rows, sampled?) in row order."""
+    def add(
+        self,
+        num,
+        cats,
+        outputs,
+        jobs: list[tuple[str, int, bool]],
+        ts: float,
+        ms: float | None = None,
+    ) -> None:
+        """Queue one scored batch; ``jobs`` = (request id, rows, sampled?) in row order,
+        ``ms`` the model run that scored it (milliseconds; the ``_score_ms`` column)."""
         rows = _kept(jobs)
         if self.added_rows - self.spooled_rows + rows > self.max_pending:
             if self.stats is not None:
                 self.stats.add("predlog_dropped", rows)
             return
-        self.pending.append((num, cats, outputs, jobs, ts))
+        self.pending.append((num, cats, outputs, jobs, ts, ms))
         self.added_rows += rows
 
     # --- spool thread -------------------------------------------------------------------
@@ -128,6 +138,7 @@ class PredictionSpool:
         outputs = [np.concatenate([item[2][k] for item in items]) for k in range(len(items[0][2]))]
         cats = [[v for item in items for v in item[1][k]] for k in range(model.schema.n_cat)]
         stamps = [[item[4], sum(n for _, n, _ in item[3])] for item in items]
+        took = [[item[5], n] for item, (_, n) in zip(items, stamps, strict=True)]
         if not all(k for _, _, k in jobs):
             mask = np.repeat(np.array([k for _, _, k in jobs]), [n for _, n, _ in jobs])
             keep = np.flatnonzero(mask)
@@ -136,6 +147,8 @@ class PredictionSpool:
             cats = [[c[i] for i in keep] for c in cats]
             ts_rows = np.repeat([t for t, _ in stamps], [n for _, n in stamps])[keep]
             stamps = [[float(t), 1] for t in ts_rows]  # sampled: one stamp per kept row
+            ms_rows = np.repeat([m if m is not None else np.nan for m, _ in took], [n for _, n in took])[keep]  # fmt: skip
+            took = [[None if np.isnan(m) else round(float(m), 3), 1] for m in ms_rows]
         score = model.score(outputs)
         if score.shape[0] == 0:
             return b""
@@ -143,6 +156,7 @@ class PredictionSpool:
             {
                 "n": int(score.shape[0]),
                 "ts": stamps,  # [[unix seconds, rows], ...] in row order
+                "ms": [[None if m is None else round(m, 3), n] for m, n in took],
                 "ids": [[rid, n] for rid, n, k in jobs if k],
                 "cats": cats,
                 "version": model.version,

@@ -122,7 +122,9 @@ class Shadow:
             else:
                 num = np.concatenate([p.num for p in parts], axis=1)
                 cats = [[v for p in parts for v in p.cats[k]] for k in range(model.schema.n_cat)]
+            started = time.perf_counter()
             outputs = model.predict(num, cats)
+            ms = (time.perf_counter() - started) * 1000.0
         except Exception as exc:  # noqa: BLE001 - a failing shadow never fails the primary
             if served.mstats is not None:
                 served.mstats.add("shadow_errors", len(jobs))
@@ -131,7 +133,7 @@ class Shadow:
         if served.mstats is not None:
             served.mstats.add("shadow_scored", len(jobs))
         if served.spool is not None:
-            served.spool.add(num, cats, outputs, [(rid, n, True) for rid, n in jobs], time.time())
+            served.spool.add(num, cats, outputs, [(rid, n, True) for rid, n in jobs], time.time(), ms)  # fmt: skip
 
 
 def _sampled(num: Any, cats: list, jobs: list[tuple[str, int]], rate: float):

@@ -250,14 +250,16 @@ def _score(model, mstats, spool, schemas: dict, hlen: int, body: bytes) -> None:
     jobs = header["jobs"]
     try:
         rows = remap(Rows(n, num, header["cats"]), src, model.schema)
+        started = time.perf_counter()
         outputs = model.predict(rows.num, rows.cats)
+        ms = (time.perf_counter() - started) * 1000.0
     except Exception as exc:  # noqa: BLE001 - a failing shadow never fails the primary
         mstats.add("shadow_errors", len(jobs))
         print(f"mlx serve: shadow {model.name} {model.version} failed: {exc}", file=sys.stderr, flush=True)  # fmt: skip
         return
     mstats.add("shadow_scored", len(jobs))
     if spool is not None:
-        spool.add(rows.num, rows.cats, outputs, [(rid, k, True) for rid, k in jobs], time.time())  # fmt: skip
+        spool.add(rows.num, rows.cats, outputs, [(rid, k, True) for rid, k in jobs], time.time(), ms)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

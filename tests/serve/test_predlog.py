@@ -30,8 +30,8 @@ def test_spool_to_parquet_keeps_only_sampled_requests(binary_project, tmp_path):
     outputs = model.predict(rows.num, rows.cats)
     spool = PredictionSpool(tmp_path, model, flush_seconds=60)
     # one batch of three requests (rows 0-1, 2, 3); the middle one is not sampled
-    spool.add(rows.num, rows.cats, outputs, [("a", 2, True), ("b", 1, False), ("c", 1, True)], 1000.0)  # fmt: skip
-    spool.add(rows.num, rows.cats, outputs, [("d", 4, True)], 2000.0)
+    spool.add(rows.num, rows.cats, outputs, [("a", 2, True), ("b", 1, False), ("c", 1, True)], 1000.0, 1.25)  # fmt: skip
+    spool.add(rows.num, rows.cats, outputs, [("d", 4, True)], 2000.0)  # no timing: null
     spool.close()
     files = list(spool_dir(tmp_path, model.name).glob("*.spool"))
     assert len(files) == 1
@@ -51,6 +51,7 @@ def test_spool_to_parquet_keeps_only_sampled_requests(binary_project, tmp_path):
     assert [r["color"] for r in table] == ["red", "blue", None, "red", "blue", "purple", None]
     assert np.isnan(table[1]["x1"]) and table[0]["x1"] == 0.5
     assert [r["_ts"].timestamp() for r in table] == [1000.0] * 3 + [2000.0] * 4
+    assert [r["_score_ms"] for r in table] == [1.25] * 3 + [None] * 4
     expected = onnx_outputs(binary_project, ROWS)
     assert [r["_label"] for r in table[3:]] == expected["label"].tolist()
     assert {(r["_model"], r["_version"], r["_commit"]) for r in table} == {(meta["name"], "v9", "abc")}  # fmt: skip

@@ -52,7 +52,7 @@ def _log_rows(project, name: str) -> list[dict]:
     files = sorted((project / "logs" / "predictions" / name).glob("*/part-*.parquet"))
     rows: list[dict] = []
     for f in files:
-        rows += pq.read_table(f, columns=["_request_id", "_version", "_score"]).to_pylist()
+        rows += pq.read_table(f, columns=["_request_id", "_version", "_score", "_score_ms"]).to_pylist()  # fmt: skip
     return rows
 
 
@@ -77,6 +77,8 @@ def test_shadow_rows_for_both_versions_in_the_prediction_log(serve, two_versions
         by_version.setdefault(row["_version"], set()).add(row["_request_id"])
     assert by_version[v1] >= set(ids) and by_version[v2] >= set(ids)
     assert sum(1 for r in rows if r["_version"] == v2 and r["_request_id"] in ids) == len(ids) * len(ROWS)  # fmt: skip
+    # every row carries the model run that scored it, the shadow's rows their own run's
+    assert all(r["_score_ms"] is not None and 0 < r["_score_ms"] < 60_000 for r in rows)
 
     # the shadow period, compared: agreement, score shift, latency; markdown and --json
     res = run_mlx("monitor", "--compare", f"{name}#prod", f"{name}#staging", "--json", cwd=project)
@@ -87,8 +89,14 @@ def test_shadow_rows_for_both_versions_in_the_prediction_log(serve, two_versions
     assert doc["a"]["version"] == v1 and doc["b"]["version"] == v2
     assert doc["joined_rows"] >= len(ids) * len(ROWS)
     assert 0.0 <= doc["agreement"] <= 1.0 and "psi" in doc["score_shift"] and "ks" in doc["score_shift"]  # fmt: skip
+    # scoring time from the logs alone, the shadow's too; no access log: no request latency
+    for side in ("a", "b"):
+        sc = doc[side]["score_ms"]
+        assert 0 < sc["p50"] <= sc["p99"] and sc["rows"] == doc[side]["rows"]
+    assert doc["b"]["latency_ms"] is None
     res = run_mlx("monitor", "--compare", f"{name}#prod", f"{name}#staging", "--markdown", cwd=project)  # fmt: skip
     assert res.exit_code == 0 and "agreement" in res.stdout.lower(), res.output
+    assert "scoring p99 ms" in res.stdout
 
     # with labels (joined on the request id): each version's live metrics and McNemar's test
     classes = metadata(project)["classes"]
