@@ -113,9 +113,7 @@ class PredictionSpool:
         self._thread.join(timeout)
 
     def _flush(self) -> None:
-        items = []
-        while self.pending:
-            items.append(self.pending.popleft())
+        items = take_all(self.pending)
         if not items:
             return
         data = self._record(items)
@@ -169,6 +167,15 @@ class PredictionSpool:
         parts.append(np.ascontiguousarray(score, dtype="<f4").tobytes())
         payload = b"".join(parts)
         return RECORD.pack(len(header), len(payload)) + header + payload
+
+
+def take_all(pending: deque) -> list:
+    """Everything queued so far, oldest first. ``popleft`` until empty rather than
+    ``list()`` + ``clear()``: the event loop may append meanwhile, and nothing is lost."""
+    items = []
+    while pending:
+        items.append(pending.popleft())
+    return items
 
 
 def _kept(jobs) -> int:

@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mlx.serve.predlog import take_all
+
 RECORD_HEAD = 8
 HEAD = 64
 RING_BYTES = 4 << 20
@@ -170,9 +172,7 @@ class ShadowProcess:
                 self._lock.release()
 
     def _flush(self, block: bool) -> None:
-        items = []
-        while self.pending:
-            items.append(self.pending.popleft())
+        items = take_all(self.pending)
         if not items:
             return
         data = self._record(items)
