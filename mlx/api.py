@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types o
     from mlx.registry.queries import CheckRefResult, HistoryResult, ShowResult
     from mlx.registry.refs import ResolvedModel
     from mlx.scaffold import InitResult
-    from mlx.serve.plan import ServePlan
+    from mlx.serve.plan import ServeOptions, ServePlan
     from mlx.workflows.evaluate import EvalResult
     from mlx.workflows.train import TrainResult
     from mlx.workflows.tune import TuneResult
@@ -351,19 +351,18 @@ def hook_pre_push(
 
 
 def serve(
-    config: Path | str | None = None, ref: str | list[str] | None = None, **options: Any
+    config: Path | str | None = None,
+    ref: str | list[str] | None = None,
+    options: ServeOptions | None = None,
 ) -> ServePlan:
     """Resolve, verify and prepare serving ``ref``; returns a plan to ``run()`` (blocks
-    until SIGTERM) or ``exec()``. Options: host, port, workers, threads, token,
-    max_batch_size, max_delay_us, max_queue, access_log, prediction_log, json_output,
-    follow, interval, fetch, shadow, canary (["REF=10%"]), split ("A=50,B=50"), policy
-    ("fixed" | "thompson"). ``ref``
-    may be a list: every model is served, the
-    first is the default."""
+    until SIGTERM) or ``exec()``. ``options`` (:class:`mlx.serve.plan.ServeOptions`)
+    override mlops.yaml's ``serve`` for this run. ``ref`` may be a list: every model is
+    served, the first is the default."""
     from mlx.serve.plan import prepare
 
     first = ref[0] if isinstance(ref, list) and ref else ref
-    return prepare(find_project(config, required=not isinstance(first, str)), ref, **options)
+    return prepare(find_project(config, required=not isinstance(first, str)), ref, options)
 
 
 def score_batch(

@@ -175,9 +175,9 @@ def serve(
             return
         if runner is not None:
             raise UsageError("--runner applies to --batch only; the server runs here")
-        plan = api.serve(
-            config,
-            refs or None,
+        from mlx.serve.plan import ServeOptions
+
+        options = ServeOptions(
             host=host,
             port=port,
             workers=workers,
@@ -197,6 +197,7 @@ def serve(
             split=split,
             policy=policy,
         )
+        plan = api.serve(config, refs or None, options)
         spec = plan.spec
         if spec.host not in LOOPBACK and not spec.token:
             out.err.print(

@@ -21,6 +21,31 @@ from mlx.errors import EnvironmentProblem, UsageError
 from mlx.serve.spec import PredictionLogSpec, ReleaseSpec, ServeSpec
 
 
+@dataclass(frozen=True)
+class ServeOptions:
+    """What a caller overrides of ``serve`` in mlops.yaml for one run (None, False or
+    empty: the config's value). The CLI's flags and :func:`mlx.api.serve` both build one."""
+
+    host: str | None = None
+    port: int | None = None  # 0: any free port
+    workers: int | None = None
+    threads: int | None = None
+    token: str | None = None
+    max_batch_size: int | None = None
+    max_delay_us: int | None = None
+    max_queue: int | None = None
+    access_log: bool | None = None
+    prediction_log: bool | None = None
+    json_output: bool = False
+    follow: bool = False
+    interval: float | None = None  # seconds between two looks at the registry (--follow)
+    fetch: bool = False  # --follow also fetches the git remote's tags
+    shadow: list[str] | None = None  # refs
+    canary: list[str] | None = None  # ["REF=10%", ...]
+    split: str | None = None  # "A=50,B=50"
+    policy: str | None = None  # "fixed" | "thompson"
+
+
 @dataclass
 class ServePlan:
     spec: ServeSpec
@@ -70,38 +95,17 @@ def _with_package_on_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
 
 
-def prepare(
-    project,
-    ref: str | list[str] | None,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    workers: int | None = None,
-    threads: int | None = None,
-    token: str | None = None,
-    max_batch_size: int | None = None,
-    max_delay_us: int | None = None,
-    max_queue: int | None = None,
-    access_log: bool | None = None,
-    prediction_log: bool | None = None,
-    json_output: bool = False,
-    follow: bool = False,
-    interval: float | None = None,
-    fetch: bool = False,
-    shadow: list[str] | None = None,
-    canary: list[str] | None = None,
-    split: str | None = None,
-    policy: str | None = None,
-) -> ServePlan:
+def prepare(project, ref: str | list[str] | None, options: ServeOptions | None = None) -> ServePlan:
     """Resolve and verify the model, settle the settings, reserve the port."""
+    o = options or ServeOptions()
     from mlx.config.sections import ServeConfig
     from mlx.serve.netutil import bind_socket
     from mlx.serve.resolve import resolve_model
 
     cfg: ServeConfig = project.config.serve if project is not None else ServeConfig()
     rel = cfg.release
-    canaries = _shares([f"{r}={v:g}" for r, v in rel.canary.items()] + list(canary or []), "--canary")  # fmt: skip
-    splits = _shares([f"{r}={v:g}" for r, v in rel.split.items()] + ([split] if split else []), "--split")  # fmt: skip
+    canaries = _shares([f"{r}={v:g}" for r, v in rel.canary.items()] + list(o.canary or []), "--canary")  # fmt: skip
+    splits = _shares([f"{r}={v:g}" for r, v in rel.split.items()] + ([o.split] if o.split else []), "--split")  # fmt: skip
     if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
         raise UsageError(
             f"--split shares add up to {sum(splits.values()):.0%}, not 100%",
@@ -113,7 +117,7 @@ def prepare(
     models = [resolve_model(project, r) for r in refs]  # a bad ref: exit 2 naming it
     for m in models:
         m.share = splits.pop(m.ref, 0.0)
-    shadows = [resolve_model(project, r) for r in [*rel.shadow, *(shadow or [])]]
+    shadows = [resolve_model(project, r) for r in [*rel.shadow, *(o.shadow or [])]]
     for m in shadows:
         m.role = "shadow"
     arms = []
@@ -124,10 +128,10 @@ def prepare(
             arms.append(arm)
     _check_unique(models + shadows + arms)
     _check_shares(models, arms)
-    policy = _policy(rel.policy if policy is None else policy, arms)
-    if follow and project is None:
+    policy = _policy(rel.policy if o.policy is None else o.policy, arms)
+    if o.follow and project is None:
         raise UsageError("--follow needs an mlx project (mlops.yaml) to read the registry from")
-    if follow and not any(r is not None and "#" in r for r in refs + list(shadow or [])):
+    if o.follow and not any(r is not None and "#" in r for r in refs + list(o.shadow or [])):
         raise UsageError("--follow watches stages: give a stage ref such as churn#prod")
     model = models[0]
     base = project.root if project is not None else Path.cwd()
@@ -135,34 +139,34 @@ def prepare(
     log_dir = Path(plog.dir).expanduser()
     spec = ServeSpec(
         model=model,
-        host=host or cfg.host,
-        port=cfg.port if port is None else port,
-        workers=workers or cfg.workers,
-        threads=threads or cfg.threads,
-        max_batch_size=max_batch_size or cfg.max_batch_size,
-        max_delay_us=cfg.max_delay_us if max_delay_us is None else max_delay_us,
-        max_queue=max_queue or cfg.max_queue,
+        host=o.host or cfg.host,
+        port=cfg.port if o.port is None else o.port,
+        workers=o.workers or cfg.workers,
+        threads=o.threads or cfg.threads,
+        max_batch_size=o.max_batch_size or cfg.max_batch_size,
+        max_delay_us=cfg.max_delay_us if o.max_delay_us is None else o.max_delay_us,
+        max_queue=o.max_queue or cfg.max_queue,
         max_body_bytes=cfg.max_body_bytes,
         allow_non_finite=cfg.allow_non_finite,
-        token=token or os.environ.get(cfg.token_env) or None,
+        token=o.token or os.environ.get(cfg.token_env) or None,
         keep_alive_seconds=cfg.keep_alive_seconds,
         request_timeout_seconds=cfg.request_timeout_seconds,
         graceful_seconds=cfg.graceful_seconds,
-        access_log=cfg.access_log if access_log is None else access_log,
+        access_log=cfg.access_log if o.access_log is None else o.access_log,
         prediction_log=PredictionLogSpec(
-            enabled=plog.enabled if prediction_log is None else prediction_log,
+            enabled=plog.enabled if o.prediction_log is None else o.prediction_log,
             dir=str(log_dir if log_dir.is_absolute() else base / log_dir),
             sample_rate=plog.sample_rate,
             max_rows_per_file=plog.max_rows_per_file,
             flush_seconds=plog.flush_seconds,
             max_file_seconds=plog.max_file_seconds,
         ),
-        json_output=json_output,
+        json_output=o.json_output,
         models=models + shadows + arms,
         release=ReleaseSpec(
-            follow=follow,
-            interval=10.0 if interval is None else interval,
-            fetch=fetch,
+            follow=o.follow,
+            interval=10.0 if o.interval is None else o.interval,
+            fetch=o.fetch,
             config=str(Path(project.path).resolve()) if project is not None else "",
             refs=[r or "" for r in refs],
             shadow=[m.ref for m in shadows],
