@@ -165,7 +165,7 @@ def test_prediction_logs_have_the_documented_columns(serve, binary_project, tmp_
     assert schema == {
         "x1": "float", "x2": "float", "color": "string", "size": "string",
         "_request_id": "string", "_ts": "timestamp[us, tz=UTC]", "_model": "string",
-        "_version": "string", "_commit": "string", "_label": "int64", "_score": "float",
+        "_version": "string", "_commit": "string", "_label": "int64", "_score": "float", "_score_ms": "float",
     }  # fmt: skip
     rows = table.to_pylist()
     assert [r["_request_id"] for r in rows] == ["t-1"] * 4 + ["p-1"] * 2
