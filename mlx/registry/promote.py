@@ -1,4 +1,4 @@
-"""Registry writes on stages: promote (register + assign), rollback, demote.
+"""Registry writes on stages: promote (register + assign), roll_back, demote.
 
 Each one checks what it may do, then takes the registry lock, reads all tags, computes
 the version / counter / holder, and writes GTO-format annotated tags whose messages
@@ -228,7 +228,7 @@ def _choose_version(
 # --- rollback, demote ------------------------------------------------------------------
 
 
-def rollback(
+def roll_back(
     project: ProjectConfig, name: str, *, stage: str, reason: str | None = None, push: bool = False
 ) -> RegistryChange:
     """Give ``stage`` back to its previous holder: unassign the current one, reassign it."""
@@ -380,9 +380,6 @@ def _artifact(reg: Registry, name: str) -> ArtifactState:
     return art
 
 
-_rollback = rollback  # change_stage's `rollback` flag shadows the function
-
-
 def change_stage(
     project: ProjectConfig,
     ref: str | None = None,
@@ -403,7 +400,7 @@ def change_stage(
     if (rollback or unassign) and (version or bump or force):
         raise UsageError("--version, --bump and --force apply to promotions, not rollbacks")
     if rollback:
-        return _rollback(
+        return roll_back(
             project, ref or project.config.model.name, stage=stage, reason=reason, push=push
         )
     if unassign:
