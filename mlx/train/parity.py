@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 TOLERANCE = 1e-5
 UNSEEN = "__mlx_unseen_category__"
 BASE_ROWS = 50  # held-out rows each probe is applied to
-HELD_OUT_SAMPLE = 20_000  # held-out rows compared with LightGBM (ONNX scores all of them)
+HELD_OUT_SAMPLE = 10_000  # held-out rows compared with LightGBM (ONNX scores all of them)
 
 
 @dataclass
