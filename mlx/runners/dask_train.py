@@ -49,88 +49,78 @@ class DaskBoosterFactory:
         params: dict[str, Any],
         rounds: int,
     ) -> lgb.Booster:
-        with self.client.as_current():
-            return self._fit(train, y_train, features, params, rounds)
-
-    def _fit(
-        self,
-        train: pd.DataFrame,
-        y_train: np.ndarray,
-        features: list[Feature],
-        params: dict[str, Any],
-        rounds: int,
-    ) -> lgb.Booster:
         import dask.dataframe as dd
         import lightgbm as lgb
         import numpy as np
         from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
-        client = self.client
-        columns = [f.name for f in features] + [self.target]
-        frame = self._read(columns, {c: train[c].dtype for c in columns})
-        # Partition i lives on worker i mod n (workers by address), always: LightGBM's
-        # distributed bins and histograms depend on which rows each worker holds.
-        workers = sorted(client.scheduler_info()["workers"])
-        where = [[workers[i % len(workers)]] for i in range(frame.npartitions)]
-        parts = frame.to_delayed()  # type: ignore[no-untyped-call]  # dask: no type hints
-        raw = [
-            client.compute(part, workers=w, allow_other_workers=False)
-            for part, w in zip(parts, where, strict=True)
-        ]
-        lengths = client.gather(client.map(len, raw, pure=False))
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64).tolist()
-        total = int(sum(lengths))
-        if len(train) and int(train.index.max()) >= total:
-            raise DataNotAvailable(
-                f"the workers read {total} rows from {self.data_path}, fewer than this machine",
-                hint="the workers must see the same file at the same path",
-            )
-        mask = np.zeros(total, dtype=bool)
-        mask[train.index.to_numpy()] = True
-        lookup = None
-        if self.task != "regression":
-            pairs = dict(zip(train[self.target].tolist(), y_train.tolist(), strict=True))
-            lookup = {k: int(v) for k, v in pairs.items()}
-        mask_future = client.scatter(mask, broadcast=True)
-        pinned = {"allow_other_workers": False, "pure": False}
-        prepared = [
-            client.submit(
-                _prepare,
-                part,
-                start,
-                mask_future,
-                features,
-                self.target,
-                lookup,
-                workers=w,
-                **pinned,
-            )
-            for part, start, w in zip(raw, offsets, where, strict=True)
-        ]
-        x_parts = [
-            client.submit(_features, p, workers=w, **pinned)
-            for p, w in zip(prepared, where, strict=True)
-        ]
-        y_parts = [
-            client.submit(_label, p, workers=w, **pinned)
-            for p, w in zip(prepared, where, strict=True)
-        ]
-        meta = _prepare(frame._meta, 0, mask[:0], features, self.target, lookup)
-        x = dd.from_delayed(x_parts, meta=_features(meta), verify_meta=False)
-        y = dd.from_delayed(y_parts, meta=_label(meta), verify_meta=False)
-        del raw, prepared
-        params = {k: v for k, v in params.items() if k not in ("num_threads", "num_class")}
-        model_cls = DaskLGBMRegressor if self.task == "regression" else DaskLGBMClassifier
-        model = model_cls(client=client, n_estimators=rounds, **params)
-        # lightgbm.dask sets threads per worker itself, and prints its progress ("Finding
-        # random open ports…") to stdout, which belongs to --json: send it to stderr
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            model.fit(x, y)
-        self.used = {"partitions": frame.npartitions, "rows": total}
-        local = model.to_local()
-        del x, y, x_parts, y_parts, mask_future
-        return lgb.Booster(model_str=local.booster_.model_to_string())
+        with self.client.as_current():  # dask collections made here use this client
+            client = self.client
+            columns = [f.name for f in features] + [self.target]
+            frame = self._read(columns, {c: train[c].dtype for c in columns})
+            # Partition i lives on worker i mod n (workers by address), always: LightGBM's
+            # distributed bins and histograms depend on which rows each worker holds.
+            workers = sorted(client.scheduler_info()["workers"])
+            where = [[workers[i % len(workers)]] for i in range(frame.npartitions)]
+            parts = frame.to_delayed()  # type: ignore[no-untyped-call]  # dask: no type hints
+            raw = [
+                client.compute(part, workers=w, allow_other_workers=False)
+                for part, w in zip(parts, where, strict=True)
+            ]
+            lengths = client.gather(client.map(len, raw, pure=False))
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64).tolist()
+            total = int(sum(lengths))
+            if len(train) and int(train.index.max()) >= total:
+                raise DataNotAvailable(
+                    f"the workers read {total} rows from {self.data_path}, fewer than this machine",
+                    hint="the workers must see the same file at the same path",
+                )
+            mask = np.zeros(total, dtype=bool)
+            mask[train.index.to_numpy()] = True
+            lookup = None
+            if self.task != "regression":
+                pairs = dict(zip(train[self.target].tolist(), y_train.tolist(), strict=True))
+                lookup = {k: int(v) for k, v in pairs.items()}
+            mask_future = client.scatter(mask, broadcast=True)
+            pinned = {"allow_other_workers": False, "pure": False}
+            prepared = [
+                client.submit(
+                    _prepare,
+                    part,
+                    start,
+                    mask_future,
+                    features,
+                    self.target,
+                    lookup,
+                    workers=w,
+                    **pinned,
+                )
+                for part, start, w in zip(raw, offsets, where, strict=True)
+            ]
+            x_parts = [
+                client.submit(_features, p, workers=w, **pinned)
+                for p, w in zip(prepared, where, strict=True)
+            ]
+            y_parts = [
+                client.submit(_label, p, workers=w, **pinned)
+                for p, w in zip(prepared, where, strict=True)
+            ]
+            meta = _prepare(frame._meta, 0, mask[:0], features, self.target, lookup)
+            x = dd.from_delayed(x_parts, meta=_features(meta), verify_meta=False)
+            y = dd.from_delayed(y_parts, meta=_label(meta), verify_meta=False)
+            del raw, prepared
+            params = {k: v for k, v in params.items() if k not in ("num_threads", "num_class")}
+            model_cls = DaskLGBMRegressor if self.task == "regression" else DaskLGBMClassifier
+            model = model_cls(client=client, n_estimators=rounds, **params)
+            # lightgbm.dask sets threads per worker itself, and prints its progress ("Finding
+            # random open ports…") to stdout, which belongs to --json: send it to stderr
+            with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+                warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+                model.fit(x, y)
+            self.used = {"partitions": frame.npartitions, "rows": total}
+            local = model.to_local()
+            del x, y, x_parts, y_parts, mask_future
+            return lgb.Booster(model_str=local.booster_.model_to_string())
 
     def _read(self, columns: list[str], dtypes: dict[str, Any]) -> dd.DataFrame:
         import dask.dataframe as dd
