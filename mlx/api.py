@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types o
     from mlx.monitor.engine import MonitorReport
     from mlx.registry.lineage import Lineage
     from mlx.registry.materialize import LocalModel
-    from mlx.registry.promote import RegistryChange
+    from mlx.registry.promote import RegistryChange, StageChange
     from mlx.registry.queries import CheckRefResult, HistoryResult, ShowResult
     from mlx.registry.refs import ResolvedModel
     from mlx.scaffold import InitResult
@@ -101,37 +101,17 @@ def open_model(
 
 
 def promote(
-    ref: str | None = None,
-    *,
-    stage: str,
-    version: str | None = None,
-    bump: str | None = None,
-    force: bool = False,
-    reason: str | None = None,
-    push: bool = False,
-    rollback: bool = False,
-    unassign: bool = False,
-    config: Path | str | None = None,
+    change: StageChange, ref: str | None = None, config: Path | str | None = None
 ) -> RegistryChange:
-    """Register (if needed) and assign ``stage``; or roll the stage back / unassign it.
+    """Register ``ref`` (if needed) and assign it ``change.stage``; or roll the stage back /
+    unassign it, as ``change`` (:class:`mlx.registry.promote.StageChange`) asks.
 
     Returns :class:`mlx.registry.promote.RegistryChange`; refusals raise
     :class:`mlx.errors.PromotionRefused` (exit 1).
     """
     from mlx.registry.promote import change_stage
 
-    return change_stage(
-        load_project(config),
-        ref,
-        stage=stage,
-        version=version,
-        bump=bump,
-        force=force,
-        reason=reason,
-        push=push,
-        rollback=rollback,
-        unassign=unassign,
-    )
+    return change_stage(load_project(config), ref, change)
 
 
 def demote(

@@ -77,9 +77,9 @@ def promote(
     """Register a model version (if new) and assign it a stage, as GTO git tags."""
     with session(json_output, "promote") as out:
         from mlx import api
+        from mlx.registry.promote import StageChange
 
-        change = api.promote(
-            ref,
+        asked = StageChange(
             stage=stage,
             version=version,
             bump=bump.value if bump else None,
@@ -88,8 +88,8 @@ def promote(
             push=push,
             rollback=rollback,
             unassign=unassign,
-            config=config,
         )
+        change = api.promote(asked, ref, config)
         out.emit(change.to_dict(), lambda o: render_change(o, change))
 
 

@@ -380,32 +380,34 @@ def _artifact(reg: Registry, name: str) -> ArtifactState:
     return art
 
 
-def change_stage(
-    project: ProjectConfig,
-    ref: str | None = None,
-    *,
-    stage: str,
-    version: str | None = None,
-    bump: str | None = None,
-    force: bool = False,
-    reason: str | None = None,
-    push: bool = False,
-    rollback: bool = False,
-    unassign: bool = False,
-) -> RegistryChange:
-    """``mlx promote``: promote ``ref`` to ``stage``, or roll the stage back
-    (``rollback``), or unassign it (``unassign``); the option rules live here."""
-    if rollback and unassign:
+@dataclass(frozen=True)
+class StageChange:
+    """What ``mlx promote`` asks of a stage: a promotion (``version``/``bump``/``force``),
+    a rollback, or an unassign; :func:`change_stage` applies the option rules."""
+
+    stage: str
+    version: str | None = None
+    bump: str | None = None  # "patch" | "minor" | "major"
+    force: bool = False
+    reason: str | None = None
+    push: bool = False
+    rollback: bool = False
+    unassign: bool = False
+
+
+def change_stage(project: ProjectConfig, ref: str | None, change: StageChange) -> RegistryChange:
+    """``mlx promote``: promote ``ref`` to the stage, roll the stage back, or unassign it."""
+    c = change
+    if c.rollback and c.unassign:
         raise UsageError("--rollback and --unassign are exclusive")
-    if (rollback or unassign) and (version or bump or force):
+    if (c.rollback or c.unassign) and (c.version or c.bump or c.force):
         raise UsageError("--version, --bump and --force apply to promotions, not rollbacks")
-    if rollback:
-        return roll_back(
-            project, ref or project.config.model.name, stage=stage, reason=reason, push=push
-        )
-    if unassign:
-        return demote(project, ref, stage=stage, reason=reason, push=push)
+    if c.rollback:
+        name = ref or project.config.model.name
+        return roll_back(project, name, stage=c.stage, reason=c.reason, push=c.push)
+    if c.unassign:
+        return demote(project, ref, stage=c.stage, reason=c.reason, push=c.push)
     return promote(
-        project, ref, stage=stage, version=version, bump=bump, force=force, reason=reason,
-        push=push,
+        project, ref, stage=c.stage, version=c.version, bump=c.bump, force=c.force,
+        reason=c.reason, push=c.push,
     )  # fmt: skip

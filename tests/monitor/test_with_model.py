@@ -165,8 +165,9 @@ def test_every_task_scores_and_measures(cli, tmp_path, task):
 
 def test_registry_reference(cli, trained):
     from mlx import api
+    from mlx.registry.promote import StageChange
 
-    api.promote(stage="prod", config=trained / "mlops.yaml")
+    api.promote(StageChange("prod"), config=trained / "mlops.yaml")
     res = cli("monitor", "churn#prod", "--json", cwd=trained)
     assert res.exit_code == 1, res.output
     model = res.json()["model"]
