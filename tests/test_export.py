@@ -13,6 +13,7 @@ import onnx
 import pandas as pd
 import pytest
 
+from mlx.errors import StageFailed
 from mlx.train import export, fit, parity
 from mlx.train.features import CATEGORICAL, NUMERIC, Feature, to_lightgbm_frame, to_onnx_inputs
 from mlx.train.onnx_trees import UnsupportedModel
@@ -312,19 +313,27 @@ def test_thresholds_beyond_float32_range_export_without_overflow():
     assert report.ok
 
 
-def test_parity_compares_a_bounded_sample_and_scores_every_held_out_row(monkeypatch):
+def test_parity_compares_a_bounded_sample_and_reuses_the_callers_scores(monkeypatch):
     """The held-out probe is a spread sample beyond HELD_OUT_SAMPLE rows (LightGBM's
-    predict on every held-out row cost more than a tenth of the fit at 1M rows); the
-    ONNX predictions used for the metrics still cover every row."""
+    predict on every held-out row cost more than a tenth of the fit at 1M rows). The
+    ONNX predictions the stage computed for the metrics are used for those rows when
+    given: wrong ones are caught, so they really are compared."""
     monkeypatch.setattr(parity, "HELD_OUT_SAMPLE", 300)
     booster, model, values = train("binary")
     rows = make_frame(1000, 3)
     probes = parity.probe_frames(rows, FEATURES, booster, values)
     assert len(probes["held-out"]) == 300
     assert probes["held-out"]["x1"].iloc[-1] == rows["x1"].iloc[-1]  # spread to the end
-    report = parity.check_parity(export.session(model), booster, rows, FEATURES, "binary", values)
-    assert report.ok and len(report.held_out) == 1000
+    session = export.session(model)
+    report = parity.check_parity(session, booster, rows, FEATURES, "binary", values)
+    assert report.ok
     assert report.rows == sum(len(frame) for frame in probes.values())
+    scored = parity.onnx_predictions(session, rows, FEATURES, "binary")
+    assert parity.check_parity(session, booster, rows, FEATURES, "binary", values, scored).ok
+    off = scored.copy()
+    off[parity.held_out_rows(len(rows))[7]] += 0.01  # one sampled row, 1e-2 off
+    with pytest.raises(StageFailed, match="disagree"):
+        parity.check_parity(session, booster, rows, FEATURES, "binary", values, off)
 
 
 def test_falls_back_with_a_warning_when_onnxruntime_lacks_opset5(monkeypatch):
@@ -369,3 +378,42 @@ def test_row_chunks_on_a_thread_pool_give_the_same_outputs_as_one_run():
     assert len(chunked) == len(whole) == 2
     for a, b in zip(whole, chunked, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_booster_arrays_match_lightgbms_own_dump(task):
+    """The exporter reads the model text (mlx.train.booster_text), not dump_model(): every
+    node's feature, threshold, category set, missing type, default side and every leaf
+    value must be the ones LightGBM's JSON dump gives."""
+    from mlx.train import booster_text
+
+    booster, _, _ = train(task)
+    arrays = booster_text.read(booster)
+    dump = booster.dump_model()
+    assert arrays.num_tree_per_iteration == dump["num_tree_per_iteration"]
+    assert arrays.objective == dump["objective"]
+    seen = {"categorical": 0, "numeric": 0, "leaf": 0}
+
+    def walk(tree, node, i):
+        if "leaf_value" in node:
+            assert tree.leaf_value[~i] == node["leaf_value"]
+            seen["leaf"] += 1
+            return
+        assert tree.split_feature[i] == node["split_feature"]
+        if node["decision_type"] == "==":
+            codes = sorted(int(c) for c in str(node["threshold"]).split("||"))
+            assert tree.categories(i) == codes
+            seen["categorical"] += 1
+        else:
+            assert not tree.is_categorical(i)
+            # the dump writes ±inf as ±1e300 (LightGBM's AvoidInf); both route alike
+            assert np.clip(tree.threshold[i], -1e300, 1e300) == node["threshold"]
+            assert tree.missing_type(i) == node["missing_type"]
+            assert tree.default_left(i) == node["default_left"]
+            seen["numeric"] += 1
+        walk(tree, node["left_child"], tree.left_child[i])
+        walk(tree, node["right_child"], tree.right_child[i])
+
+    for tree, info in zip(arrays.trees, dump["tree_info"], strict=True):
+        walk(tree, info["tree_structure"], 0 if len(tree.split_feature) else -1)
+    assert min(seen.values()) > 0

@@ -22,6 +22,7 @@ fewer than 31 small values, one bitmask test. Exact by construction: ``code ∈ 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,10 +121,10 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
     A set with no code the graph can produce (all out of range) is never true: it
     becomes ``code <= -1`` on the feature's own column (codes are ≥ 0, never NaN)."""
     by_feature: dict[int, set[frozenset[int]]] = {}
-    for at, members in ens.members.items():
+    sets: dict[int, frozenset[int]] = {}
+    for at, members in ens.members.items():  # ascending codes, all >= 0
         f = ens.featureids[at]
-        codes = frozenset(c for c in members if 0 <= c < n_categories[f])
-        ens.members[at] = sorted(codes)
+        codes = sets[at] = frozenset(members[: bisect.bisect_left(members, n_categories[f])])
         if codes:
             by_feature.setdefault(f, set()).add(codes)
     out: list[Remap] = []
@@ -146,9 +147,8 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
                 where[(f, s)] = (column + j, atoms)
         out.append(Remap(f, table, column))
         column += len(groups)
-    for at in list(ens.members):
+    for at, codes in sets.items():
         f = ens.featureids[at]
-        codes = frozenset(ens.members[at])
         if not codes:
             del ens.members[at]
             ens.modes[at], ens.values[at] = "BRANCH_LEQ", -1.0

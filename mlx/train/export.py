@@ -29,6 +29,8 @@ from mlx.train.features import CATEGORICAL, Feature
 if TYPE_CHECKING:
     import lightgbm as lgb
 
+    from mlx.train.booster_text import BoosterText
+
 ML_DOMAIN = "ai.onnx.ml"
 TARGET_OPSET = 15
 ML_OPSET = 3  # LabelEncoder-2 (keys_strings → values_int64s), TreeEnsembleRegressor-3
@@ -69,17 +71,16 @@ def to_onnx(
     import onnx
     from onnx import helper, numpy_helper
 
-    from mlx.train import onnx_trees, tree_ensemble5
-    from mlx.train.thresholds import model_dump
+    from mlx.train import booster_text, onnx_trees, tree_ensemble5
 
-    dump = model_dump(booster)
-    onnx_trees.check_supported(dump)
-    link = _link(dump)
-    form = form or _default_form(dump)
+    model = booster_text.read(booster)
+    onnx_trees.check_supported(model)
+    link = _link(model.objective)
+    form = form or _default_form(model)
 
     n_categories = {i: len(f.categories) for i, f in enumerate(features) if f.kind == CATEGORICAL}
     member = form in ("member", "atoms")
-    ensemble = onnx_trees.compile_trees(dump, n_categories, train_values or {}, member)
+    ensemble = onnx_trees.compile_trees(model, n_categories, train_values or {}, member)
     initializers: list[Any] = []
     if form == "atoms":
         from mlx.train import category_atoms
@@ -90,7 +91,7 @@ def to_onnx(
         nodes += extra
     else:
         inputs, nodes = preprocessing(features, TREES_INPUT)
-    n_targets = int(dump.get("num_tree_per_iteration", 1))
+    n_targets = model.num_tree_per_iteration
     op, attributes = (
         ("TreeEnsemble", tree_ensemble5.attributes(ensemble, n_targets))
         if member
@@ -99,8 +100,8 @@ def to_onnx(
     nodes.append(
         helper.make_node(op, [TREES_INPUT], [RAW], domain=ML_DOMAIN, name="mlx_trees", **attributes)
     )
-    if dump.get("average_output"):
-        per_iteration = max(1, len(dump["tree_info"]) // n_targets)
+    if model.average_output:
+        per_iteration = max(1, len(model.trees) // n_targets)
         initializers.append(
             numpy_helper.from_array(np.array([per_iteration], dtype=np.float32), "mlx_iterations")
         )
@@ -215,12 +216,12 @@ def _derived_columns(remaps, base: str, output: str) -> tuple[list[Any], list[An
     return nodes, inits
 
 
-def _default_form(dump: dict[str, Any]) -> str:
+def _default_form(model: BoosterText) -> str:
     import warnings
 
     from mlx.train import tree_ensemble5
 
-    if not any(tree.get("num_cat", 0) for tree in dump["tree_info"]):
+    if not model.has_categorical:
         return "search"
     if tree_ensemble5.supported():
         return "atoms"
@@ -235,11 +236,11 @@ def _default_form(dump: dict[str, Any]) -> str:
     return "search"
 
 
-def _link(dump: dict[str, Any]) -> tuple[str, float]:
-    """(link function, sigmoid scale) from the dump's objective, e.g. ``binary sigmoid:1``."""
+def _link(objective_line: str) -> tuple[str, float]:
+    """(link function, sigmoid scale) from the model's objective, e.g. ``binary sigmoid:1``."""
     from mlx.train.onnx_trees import UnsupportedModel
 
-    words = str(dump.get("objective", "regression")).split()
+    words = objective_line.split()
     objective = words[0] if words else "regression"
     options = dict(w.split(":", 1) for w in words[1:] if ":" in w)
     if objective in IDENTITY:

@@ -1,4 +1,5 @@
-"""LightGBM trees as ``ai.onnx.ml`` tree-ensemble attributes, from ``dump_model()``.
+"""LightGBM trees as ``ai.onnx.ml`` tree-ensemble attributes, from the booster's arrays
+(:mod:`mlx.train.booster_text`).
 
 Numeric splits keep LightGBM's missing-value rules exactly (``tree.h``
 ``NumericalDecision``):
@@ -12,7 +13,7 @@ Numeric splits keep LightGBM's missing-value rules exactly (``tree.h``
 Thresholds are the float32 values :func:`mlx.train.thresholds.choose_float32` picks from
 the training values next to each split.
 
-Categorical splits (``decision_type == "=="``, left = in the set), on the category code
+Categorical splits (left = in the set), on the category code
 the graph's LabelEncoder gives (NaN for missing or unseen, which LightGBM's
 ``CategoricalDecision`` sends right), in one of two forms:
 
@@ -34,6 +35,13 @@ from typing import Any
 import numpy as np
 
 from mlx.errors import UsageError
+from mlx.train.booster_text import (
+    CATEGORICAL_BIT,
+    DEFAULT_LEFT_BIT,
+    MISSING_TYPES,
+    BoosterText,
+    Tree,
+)
 from mlx.train.thresholds import choose_float32
 
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float)
@@ -44,28 +52,13 @@ class UnsupportedModel(UsageError):
     the parameters asked for it)."""
 
 
-def _codes(threshold: Any) -> frozenset[int]:
-    return frozenset(int(c) for c in str(threshold).split("||"))
-
-
-def check_supported(dump: dict[str, Any]) -> None:
+def check_supported(model: BoosterText) -> None:
     """Refuse what the ensemble cannot reproduce (linear trees)."""
-
-    def walk(node: dict[str, Any]) -> None:
-        if "leaf_value" in node:
-            if "leaf_const" in node or "leaf_coeff" in node:
-                raise UnsupportedModel(
-                    "linear trees (linear_tree=true) cannot be exported to ONNX exactly",
-                    hint="remove linear_tree from model.params",
-                )
-            return
-        if node["decision_type"] not in ("<=", "=="):
-            raise UnsupportedModel(f"unknown split type {node['decision_type']!r}")
-        walk(node["left_child"])
-        walk(node["right_child"])
-
-    for tree in dump["tree_info"]:
-        walk(tree["tree_structure"])
+    if any(tree.is_linear for tree in model.trees):
+        raise UnsupportedModel(
+            "linear trees (linear_tree=true) cannot be exported to ONNX exactly",
+            hint="remove linear_tree from model.params",
+        )
 
 
 @dataclass
@@ -132,18 +125,18 @@ class Ensemble:
 
 
 def compile_trees(
-    dump: dict[str, Any],
+    model: BoosterText,
     n_categories: dict[int, int],
     train_values: dict[int, np.ndarray],
     membership: bool = False,
 ) -> Ensemble:
-    """Every tree of the dump into one ensemble; tree ``t`` scores target
+    """Every tree of the booster into one ensemble; tree ``t`` scores target
     ``t % num_tree_per_iteration`` (LightGBM's class order). Feature ``i`` is column
     ``i``; ``n_categories`` gives each categorical feature's number of codes.
 
     ``membership``: categorical splits as ``BRANCH_MEMBER`` nodes (for the opset-5
     ``TreeEnsemble``, :mod:`mlx.train.tree_ensemble5`) instead of code-range searches."""
-    per_iteration = int(dump.get("num_tree_per_iteration", 1))
+    per_iteration = model.num_tree_per_iteration
     out = Ensemble()
     chosen: dict[tuple[int, float], float] = {}
 
@@ -153,42 +146,47 @@ def compile_trees(
             chosen[key] = choose_float32(t, train_values.get(feature))
         return chosen[key]
 
-    def emit(tree: int, node: dict[str, Any], target: int) -> int:
-        if "leaf_value" in node:
-            at = out.add(tree)
-            out.target_treeids.append(tree)
+    def emit(index: int, tree: Tree, node: int, target: int) -> int:
+        if node < 0:  # leaf ~node
+            at = out.add(index)
+            out.target_treeids.append(index)
             out.target_nodeids.append(out.nodeids[at])
             out.target_ids.append(target)
-            out.target_weights.append(float(node["leaf_value"]))
+            out.target_weights.append(leaf_values[~node])
             return at
-        feature = node["split_feature"]
-        left = lambda: emit(tree, node["left_child"], target)  # noqa: E731
-        right = lambda: emit(tree, node["right_child"], target)  # noqa: E731
-        if node["decision_type"] == "==" and membership:
-            at = out.add(tree, feature, "BRANCH_MEMBER", float("nan"))
-            out.members[at] = sorted(_codes(node["threshold"]))
+        feature = features[node]
+        left = lambda: emit(index, tree, lefts[node], target)  # noqa: E731
+        right = lambda: emit(index, tree, rights[node], target)  # noqa: E731
+        kind = kinds[node]
+        if kind & CATEGORICAL_BIT and membership:
+            at = out.add(index, feature, "BRANCH_MEMBER", float("nan"))
+            out.members[at] = list(tree.categories(node))
             out.link(at, left(), right(), False)  # NaN is no member: right
             return at
-        if node["decision_type"] == "==":
-            regions = code_regions(_codes(node["threshold"]), n_categories[feature])
-            return _search(out, tree, feature, *regions, left, right)
-        t = float(node["threshold"])
+        if kind & CATEGORICAL_BIT:
+            codes = frozenset(tree.categories(node))
+            regions = code_regions(codes, n_categories[feature])
+            return _search(out, index, feature, *regions, left, right)
+        t = thresholds[node]
         t32 = threshold32(feature, t)
-        column = feature
-        missing = node.get("missing_type", "None")
-        default_left = bool(node.get("default_left", False))
+        missing = MISSING_TYPES[(kind >> 2) & 3]
+        default_left = bool(kind & DEFAULT_LEFT_BIT)
         if missing == "NaN":
-            return _compare(out, tree, column, t32, left, right, default_left)
+            return _compare(out, index, feature, t32, left, right, default_left)
         if missing == "None":
-            return _compare(out, tree, column, t32, left, right, 0.0 <= t)
+            return _compare(out, index, feature, t32, left, right, 0.0 <= t)
         band_left = t >= ZERO_THRESHOLD
         band_right = t < -ZERO_THRESHOLD
         if (band_left and default_left) or (band_right and not default_left):
-            return _compare(out, tree, column, t32, left, right, default_left)
-        return _zero_band(out, tree, column, t, t32, left, right, default_left)
+            return _compare(out, index, feature, t32, left, right, default_left)
+        return _zero_band(out, index, feature, t, t32, left, right, default_left)
 
-    for index, tree in enumerate(dump["tree_info"]):
-        emit(index, tree["tree_structure"], index % per_iteration)
+    for index, tree in enumerate(model.trees):
+        # plain lists: indexing them is several times faster than numpy scalars
+        features, thresholds = tree.split_feature.tolist(), tree.threshold.tolist()
+        lefts, rights = tree.left_child.tolist(), tree.right_child.tolist()
+        leaf_values, kinds = tree.leaf_value.tolist(), tree.decision_type.tolist()
+        emit(index, tree, 0 if len(features) else -1, index % per_iteration)
     return out
 
 

@@ -120,8 +120,11 @@ def run_train_stage(
     onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name, train_values)
     session = export.session(onnx_bytes)
     clock.lap("export")
-    parity_report = parity.check_parity(session, booster, parts.test, features, task, train_values)
-    onnx_pred = parity_report.held_out
+    onnx_pred = parity.onnx_predictions(session, parts.test, features, task)
+    clock.lap("held-out scoring")
+    parity_report = parity.check_parity(
+        session, booster, parts.test, features, task, train_values, onnx_pred
+    )
     clock.lap("parity")
     metrics = quick_metrics(task, y_test, onnx_pred)
     scores = score_of(task, onnx_pred)  # held-out rows: the reference for prediction drift

@@ -35,8 +35,7 @@ on the side where 0.0 goes.
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,36 +46,11 @@ ZERO_BAND = 1e-34  # LightGBM writes splits at zero as ±1e-35 (its kZeroThresho
 K_ZERO = float(np.float32(1e-35))  # kZeroThreshold: LightGBM predicts |x| <= it as 0.0
 
 
-_DUMPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def model_dump(booster: lgb.Booster) -> dict[str, Any]:
-    """``booster.dump_model()``, computed once per booster and number of trees (threshold
-    choice, export and parity all read it; it costs ~0.3 s at 200 trees × 63 leaves).
-    Callers must not modify it."""
-    trees = booster.num_trees()
-    cached = _DUMPS.get(booster)
-    if cached is None or cached[0] != trees:
-        cached = (trees, booster.dump_model())
-        _DUMPS[booster] = cached
-    return cached[1]
-
-
 def split_thresholds(booster: lgb.Booster) -> dict[int, set[float]]:
     """Numeric split thresholds per feature index, as LightGBM wrote them."""
-    found: dict[int, set[float]] = {}
+    from mlx.train import booster_text
 
-    def walk(node: dict[str, Any]) -> None:
-        if "split_feature" not in node:
-            return
-        if node.get("decision_type") == "<=":
-            found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
-        walk(node["left_child"])
-        walk(node["right_child"])
-
-    for tree in model_dump(booster)["tree_info"]:
-        walk(tree["tree_structure"])
-    return found
+    return booster_text.read(booster).numeric_thresholds()
 
 
 def neighbours(threshold: float, values: np.ndarray) -> tuple[float | None, float | None]:
@@ -194,23 +168,20 @@ def training_values(frame, features, booster: lgb.Booster) -> dict[int, np.ndarr
     """Per numeric feature index, the training values next to its split thresholds
     (the largest ≤ and the smallest > each one), sorted.
 
-    That is all :func:`neighbours` needs, and finding them is a search over the few
-    thresholds rather than a sort of the whole column (1.2 s at 1M × 24 numerics)."""
+    That is all :func:`neighbours` needs: one sort of the column (numpy's vectorised sort
+    takes ~1.5 ms per 200k values, far less than searching every value among the
+    thresholds) and a search of the thresholds in it."""
     out = {}
     for idx, thresholds in split_thresholds(booster).items():
         f = features[idx]
         if f.kind != "numeric":
             continue
         col = np.asarray(frame[f.name], dtype=np.float64)
-        col = col[np.isfinite(col)]
-        t = np.array(sorted(thresholds))
-        bucket = np.searchsorted(t, col, side="left")  # t[b-1] < v <= t[b]
-        high = np.full(len(t) + 1, -np.inf)
-        low = np.full(len(t) + 1, np.inf)
-        np.maximum.at(high, bucket, col)
-        np.minimum.at(low, bucket, col)
-        below = np.maximum.accumulate(high)[:-1]  # largest v <= t[j]
-        above = np.minimum.accumulate(low[::-1])[::-1][1:]  # smallest v > t[j]
-        found = np.concatenate([below, above])
-        out[idx] = np.unique(found[np.isfinite(found)])
+        col = np.sort(col[np.isfinite(col)])
+        if not len(col):
+            continue
+        at = np.searchsorted(col, np.array(sorted(thresholds)), side="right")
+        below = col[at[at > 0] - 1]  # largest v <= t
+        above = col[at[at < len(col)]]  # smallest v > t
+        out[idx] = np.unique(np.concatenate([below, above]))
     return out
