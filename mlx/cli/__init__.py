@@ -18,7 +18,17 @@ def main() -> None:
     quiet_warnings()
     from mlx.cli.app import app
 
-    app(prog_name="mlx")
+    try:
+        app(prog_name="mlx")
+    finally:
+        import gc
+
+        # Every object still alive goes to the permanent generation, so the collections
+        # the interpreter runs while shutting down do not walk them: after `mlx train`
+        # (pandas, LightGBM, sklearn, DVC loaded) that walk took 0.5 s of a 3.5 s command,
+        # for memory the OS reclaims anyway. atexit handlers, flushes and reference-count
+        # destructors still run.
+        gc.freeze()
 
 
 def quiet_warnings() -> None:
