@@ -145,12 +145,14 @@ def _tree(block: str) -> Tree:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def read(booster: lgb.Booster) -> BoosterText:
+def read(booster: lgb.Booster, text: str | None = None) -> BoosterText:
     """The booster's trees, parsed once per booster and number of trees (threshold
-    choice, export and parity all read them). Callers must not modify the arrays."""
+    choice, export and parity all read them). ``text``: the booster's
+    ``model_to_string()`` when the caller has it already. Callers must not modify the
+    arrays."""
     trees = booster.num_trees()
     cached = _CACHE.get(booster)
     if cached is None or cached[0] != trees:
-        cached = (trees, parse(booster.model_to_string()))
+        cached = (trees, parse(text if text is not None else booster.model_to_string()))
         _CACHE[booster] = cached
     return cached[1]

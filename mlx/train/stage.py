@@ -51,7 +51,7 @@ def run_train_stage(
     from mlx.data.io import read_table
     from mlx.data.schema import string_columns
     from mlx.data.validate import validate_frame
-    from mlx.train import export, fit, parity, split
+    from mlx.train import booster_text, export, fit, parity, split
     from mlx.train import features as feats
     from mlx.train.thresholds import training_values
 
@@ -115,6 +115,8 @@ def run_train_stage(
         booster = fit.final_booster(raw)
         best_iteration = raw.best_iteration or None
 
+    native_text = booster.model_to_string()  # the file written below; the export reads it
+    booster_text.read(booster, native_text)
     clock.lap("fit")
     train_values = training_values(parts.train, features, booster)
     onnx_bytes = export.to_onnx(booster, features, task, classes, cfg.model.name, train_values)
@@ -129,7 +131,6 @@ def run_train_stage(
     metrics = quick_metrics(task, y_test, onnx_pred)
     scores = score_of(task, onnx_pred)  # held-out rows: the reference for prediction drift
 
-    native_text = booster.model_to_string()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ONNX).write_bytes(onnx_bytes)
     (out_dir / NATIVE).write_text(native_text, encoding="utf-8")
