@@ -417,3 +417,18 @@ def test_booster_arrays_match_lightgbms_own_dump(task):
     for tree, info in zip(arrays.trees, dump["tree_info"], strict=True):
         walk(tree, info["tree_structure"], 0 if len(tree.split_feature) else -1)
     assert min(seen.values()) > 0
+
+
+@pytest.mark.parametrize("form", ["atoms", "search"])
+def test_one_leaf_trees_export_as_their_leaf(form):
+    """A tree with no split (LightGBM writes only ``leaf_value``) scores its leaf: with
+    leaves that need more rows than there are, every tree is one leaf."""
+    booster, model, _ = train("regression", n=300, form=form, min_data_in_leaf=1000)
+    from mlx.train import booster_text
+
+    assert all(len(t.split_feature) == 0 for t in booster_text.read(booster).trees)
+    rows = eval_rows(2)
+    onnx_pred, native = parity.predictions(
+        export.session(model), booster, rows, FEATURES, "regression"
+    )
+    assert np.abs(onnx_pred - native).max() <= TOL * max(1.0, np.abs(native).max())
