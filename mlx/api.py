@@ -20,9 +20,10 @@ if TYPE_CHECKING:  # the results' modules import heavy libraries lazily; types o
     from mlx.experiments.runs import RunsResult
     from mlx.monitor.compare import Comparison
     from mlx.monitor.engine import MonitorReport
+    from mlx.registry.change import RegistryChange
     from mlx.registry.lineage import Lineage
     from mlx.registry.materialize import LocalModel
-    from mlx.registry.promote import RegistryChange, StageChange
+    from mlx.registry.promote import StageChange
     from mlx.registry.queries import CheckRefResult, HistoryResult, ShowResult
     from mlx.registry.refs import ResolvedModel
     from mlx.scaffold import InitResult
@@ -106,7 +107,7 @@ def promote(
     """Register ``ref`` (if needed) and assign it ``change.stage``; or roll the stage back /
     unassign it, as ``change`` (:class:`mlx.registry.promote.StageChange`) asks.
 
-    Returns :class:`mlx.registry.promote.RegistryChange`; refusals raise
+    Returns :class:`mlx.registry.change.RegistryChange`; refusals raise
     :class:`mlx.errors.PromotionRefused` (exit 1).
     """
     from mlx.registry.promote import change_stage
@@ -123,7 +124,7 @@ def demote(
     config: Path | str | None = None,
 ) -> RegistryChange:
     """Unassign ``stage`` from its current holder (or from the version ``ref`` names)."""
-    from mlx.registry.promote import demote as _demote
+    from mlx.registry.rollback import demote as _demote
 
     return _demote(load_project(config), ref, stage=stage, reason=reason, push=push)
 

@@ -7,7 +7,7 @@ from mlx.config.model import ProjectConfig
 from mlx.errors import PromotionRefused
 from mlx.registry import tags as T
 from mlx.registry import writer as W
-from mlx.registry.promote import RegistryChange, _artifact
+from mlx.registry.change import RegistryChange, artifact_of
 from mlx.registry.store import Registry
 
 
@@ -25,7 +25,7 @@ def deprecate(
     by = git.user()
     with W.registry_lock(git):
         reg = Registry.load(git)
-        art = _artifact(reg, name)
+        art = artifact_of(reg, name)
         if version is not None:
             T.SemVer(version)
             v = art.version(version)

@@ -11,9 +11,32 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
+from typing import Any
 
 import orjson
+
+
+def request_entry(req: Any, status: int, nbytes: int, seconds: float) -> dict[str, Any]:
+    """The access-log line of one answered request (``req``: an ``mlx.serve.http.Request``
+    after the app has set its route, rows, request id and the version that served it)."""
+    entry = {
+        "ts": round(time.time(), 6),
+        "client": req.conn.peer,
+        "method": req.method.decode("latin-1"),
+        "path": req.path,
+        "status": status,
+        "ms": round(seconds * 1000, 3),
+        "rows": req.rows,
+        "request_id": req.rid,
+        "bytes": nbytes,
+    }
+    served = req.served
+    if served is not None:
+        entry["model"], entry["version"] = served.name, served.version
+    entry["pid"] = os.getpid()
+    return entry
 
 
 class AccessLog:

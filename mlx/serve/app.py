@@ -6,12 +6,10 @@ health, metadata and metrics. Every failure is an answer ``{"error": "..."}`` wi
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import sys
 import time
 import traceback
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,9 @@ import orjson
 
 from mlx import __version__
 from mlx.serve import metrics
+from mlx.serve.accesslog import request_entry
 from mlx.serve.batcher import Batcher, Job
+from mlx.serve.body import body_bytes, body_json
 from mlx.serve.decode import decode_mlflow, decode_records
 from mlx.serve.encode import mlflow_body, predict_body
 from mlx.serve.errors import BadRequest
@@ -292,42 +292,10 @@ class App:
         return f"{self._rid_prefix}{self._rid_seq:x}"
 
     def _json(self, req: Request, body: bytes | None = None, media: bool = True) -> Any:
-        if media:
-            ctype = req.headers.get(b"content-type")
-            if ctype is not None and not ctype.split(b";")[0].strip().endswith(b"json"):
-                raise BadRequest(
-                    f"unsupported content type {ctype.decode('latin-1')!r}; send application/json",
-                    415,
-                )
-        raw = self._body(req) if body is None else body
-        if not raw:
-            raise BadRequest("the request body is empty; send JSON")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if b"NaN" in raw or b"Infinity" in raw:  # what Python's json (and tritonclient) write
-                try:  # parsed so the 400 can name the column that holds them
-                    return json.loads(raw)
-                except (ValueError, RecursionError):
-                    pass
-            raise BadRequest(f"malformed JSON: {exc}") from None
+        return body_json(req, self.spec.max_body_bytes, body, media)
 
     def _body(self, req: Request) -> bytes:
-        encoding = req.headers.get(b"content-encoding")
-        if encoding is None or encoding == b"identity":
-            return req.body
-        wbits = {b"gzip": 31, b"deflate": 15}.get(encoding.lower())
-        if wbits is None:
-            raise BadRequest(f"unsupported content encoding {encoding.decode('latin-1')!r}", 415)
-        limit = self.spec.max_body_bytes
-        try:
-            d = zlib.decompressobj(wbits)
-            out = d.decompress(req.body, limit + 1)
-        except zlib.error as exc:
-            raise BadRequest(f"body is not valid {encoding.decode()}: {exc}") from None
-        if len(out) > limit:
-            raise BadRequest(f"decompressed body exceeds the limit of {limit} bytes", 413)
-        return out
+        return body_bytes(req, self.spec.max_body_bytes)
 
     def _submit(self, req: Request, rows, request_id: str, on_done, served: Served) -> None:
         req.rows = rows.n
@@ -420,21 +388,7 @@ class App:
             if router is not None:
                 router.observe(served, status, seconds, req.rid)
         if self.access_log is not None:
-            entry = {
-                "ts": round(time.time(), 6),
-                "client": req.conn.peer,
-                "method": req.method.decode("latin-1"),
-                "path": req.path,
-                "status": status,
-                "ms": round(seconds * 1000, 3),
-                "rows": req.rows,
-                "request_id": req.rid,
-                "bytes": nbytes,
-            }
-            if served is not None:
-                entry["model"], entry["version"] = served.name, served.version
-            entry["pid"] = os.getpid()
-            self.access_log.log(entry)
+            self.access_log.log(request_entry(req, status, nbytes, seconds))
 
 
 def _rid_header(rid: str) -> bytes:
