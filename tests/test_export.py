@@ -374,7 +374,7 @@ def test_row_chunks_on_a_thread_pool_give_the_same_outputs_as_one_run():
     feeds = to_onnx_inputs(rows, FEATURES)
     sess = export.session(model)
     whole = sess.run(None, feeds)
-    chunked = run_in_chunks(lambda f: sess.run(None, f), feeds, workers=3, min_chunk=1000)
+    chunked = run_in_chunks(lambda f: sess.run(None, f), feeds, workers=3, chunk_rows=1000)
     assert len(chunked) == len(whole) == 2
     for a, b in zip(whole, chunked, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
