@@ -136,15 +136,16 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
         table = np.full((n + 1, len(groups)), NO_ATOM, dtype=np.uint8)
         for j, g in enumerate(groups):
             # atom ids renumbered by their smallest code, so the table is canonical
-            first: dict[int, int] = {}
-            for c in sorted(g.atom_of):
-                first.setdefault(g.atom_of[c], c)
-            rank = {a: i for i, a in enumerate(sorted(first, key=first.__getitem__))}
-            for c, a in g.atom_of.items():
-                table[c, j] = rank[a]
+            codes = np.fromiter(g.atom_of.keys(), np.int64, len(g.atom_of))
+            atoms = np.fromiter(g.atom_of.values(), np.int64, len(g.atom_of))
+            first = np.full(len(g.sizes), n, np.int64)
+            np.minimum.at(first, atoms, codes)  # every atom holds at least one code
+            rank = np.empty_like(first)
+            rank[np.argsort(first)] = np.arange(len(first))
+            table[codes, j] = rank[atoms]
+            ranks, atom_of = rank.tolist(), g.atom_of
             for s in g.sets:
-                atoms = sorted({rank[g.atom_of[c]] for c in s})
-                where[(f, s)] = (column + j, atoms)
+                where[(f, s)] = (column + j, sorted({ranks[atom_of[c]] for c in s}))
         out.append(Remap(f, table, column))
         column += len(groups)
     for at, codes in sets.items():
