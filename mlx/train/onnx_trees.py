@@ -182,7 +182,8 @@ def compile_trees(
         return _zero_band(out, index, feature, t, t32, left, right, default_left)
 
     for index, tree in enumerate(model.trees):
-        # plain lists: indexing them is several times faster than numpy scalars
+        # the tree being emitted, as plain lists (emit reads them; indexing lists is
+        # several times faster than numpy scalars)
         features, thresholds = tree.split_feature.tolist(), tree.threshold.tolist()
         lefts, rights = tree.left_child.tolist(), tree.right_child.tolist()
         leaf_values, kinds = tree.leaf_value.tolist(), tree.decision_type.tolist()
