@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mlx.adapters.git import Git
+from mlx.data.report import DataChecked
 from mlx.errors import CheckFailed
 
 if TYPE_CHECKING:
@@ -23,16 +24,12 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class PreCommitResult:
+class PreCommitResult(DataChecked):
     config: str  # path relative to the repo root
     config_source: str  # "index" or "work tree"
     data_checked: bool
     reasons: list[str] = field(default_factory=list)  # why data was (or was not) checked
     data: ValidationReport | None = None  # when data was checked
-
-    @property
-    def ok(self) -> bool:
-        return self.data is None or self.data.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,7 +38,7 @@ class PreCommitResult:
             "config": {"path": self.config, "source": self.config_source, "valid": True},
             "data_checked": self.data_checked,
             "reasons": self.reasons,
-            "data": self.data.to_dict() if self.data is not None else None,
+            "data": self.data_dict(),
         }
 
 

@@ -67,3 +67,17 @@ class ValidationReport:
             "failures": [f.to_dict() for f in self.failures],
             "checked_against": self.checked_against,
         }
+
+
+class DataChecked:
+    """A command result that may carry a data validation report (``mlx validate``, the
+    pre-commit hook): ok unless the data was checked and failed."""
+
+    data: ValidationReport | None
+
+    @property
+    def ok(self) -> bool:
+        return self.data is None or self.data.ok
+
+    def data_dict(self) -> dict[str, Any] | None:
+        return self.data.to_dict() if self.data is not None else None

@@ -136,13 +136,13 @@ def remap(ens: Ensemble, n_categories: dict[int, int], n_columns: int) -> list[R
         table = np.full((n + 1, len(groups)), NO_ATOM, dtype=np.uint8)
         for j, g in enumerate(groups):
             # atom ids renumbered by their smallest code, so the table is canonical
-            codes = np.fromiter(g.atom_of.keys(), np.int64, len(g.atom_of))
-            atoms = np.fromiter(g.atom_of.values(), np.int64, len(g.atom_of))
+            code_ids = np.fromiter(g.atom_of.keys(), np.int64, len(g.atom_of))
+            atom_ids = np.fromiter(g.atom_of.values(), np.int64, len(g.atom_of))
             first = np.full(len(g.sizes), n, np.int64)
-            np.minimum.at(first, atoms, codes)  # every atom holds at least one code
+            np.minimum.at(first, atom_ids, code_ids)  # every atom holds at least one code
             rank = np.empty_like(first)
             rank[np.argsort(first)] = np.arange(len(first))
-            table[codes, j] = rank[atoms]
+            table[code_ids, j] = rank[atom_ids]
             ranks, atom_of = rank.tolist(), g.atom_of
             for s in g.sets:
                 where[(f, s)] = (column + j, sorted({ranks[atom_of[c]] for c in s}))

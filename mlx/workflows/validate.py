@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlx.config.model import ProjectConfig
+from mlx.data.report import DataChecked
 
 if TYPE_CHECKING:
     from mlx.data.report import ValidationReport
 
 
 @dataclass
-class ValidateResult:
+class ValidateResult(DataChecked):
     config_path: str
     model: str
     task: str
@@ -28,10 +29,6 @@ class ValidateResult:
     schema_written: str | None = None
     notes: list[str] = field(default_factory=list)
     runner: dict[str, Any] | None = None  # where the data check ran, when not here
-
-    @property
-    def ok(self) -> bool:
-        return self.data is None or self.data.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,7 +39,7 @@ class ValidateResult:
                 "model": self.model,
                 "task": self.task,
             },
-            "data": self.data.to_dict() if self.data is not None else None,
+            "data": self.data_dict(),
             "schema_written": self.schema_written,
             "notes": self.notes,
             **({"runner": self.runner} if self.runner else {}),
