@@ -72,6 +72,7 @@ def build_profile(
     "categories"?}``. Categories not listed but present in the frame are kept too, so a
     profile built from a file without metadata still knows every category it saw.
     """
+    from mlx.data.text import category_text
     from mlx.errors import BadDataFile, UsageError
 
     missing = [f["name"] for f in features if f["name"] not in frame.columns]
@@ -83,7 +84,7 @@ def build_profile(
         if kind == "numeric":
             out["features"][name] = numeric_profile(numeric_values(frame[name]))
         elif kind == "categorical":
-            values = category_strings(frame[name])
+            values = category_text(frame[name])
             out["features"][name] = categorical_profile(values, feature.get("categories"))
         else:
             raise UsageError(f"feature {name!r}: unknown kind {kind!r}")
@@ -170,19 +171,6 @@ def _inverted_cdf_index(percents: tuple[int, ...], n: int) -> np.ndarray:
 
 
 # --- categorical ---------------------------------------------------------------------
-
-
-def category_strings(column: pd.Series) -> pd.Series:
-    """A pandas column as strings with missing (and empty strings) dropped to NA."""
-    import pandas as pd
-
-    if pd.api.types.is_float_dtype(column.dtype):
-        # 1.0 read from a float column means the category "1" seen as text elsewhere
-        as_int = column.dropna()
-        if (as_int == as_int.round()).all():
-            column = column.astype("Int64")
-    text = column.astype("string")
-    return text.mask(text.eq("").fillna(False))
 
 
 def categorical_profile(values: pd.Series, categories: list[Any] | None) -> dict[str, Any]:

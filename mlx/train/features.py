@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlx.config.model import DataConfig, ModelConfig
+from mlx.data.text import category_text
 from mlx.errors import StageFailed, UsageError
 from mlx.model_files import RESERVED_NAMES
 
@@ -85,7 +86,7 @@ def describe_features(frame: pd.DataFrame, data: DataConfig, model: ModelConfig)
                 f"feature {name!r} is a datetime; derive numeric features from it or add it to data.drop"
             )
         if _is_categorical(name, series, data):
-            levels = sorted({str(v) for v in series.dropna().unique()})
+            levels = sorted(category_text(series).dropna().unique())
             if len(levels) > model.max_categories:
                 raise StageFailed(
                     f"categorical feature {name!r} has {len(levels)} levels (limit {model.max_categories})",
@@ -111,14 +112,15 @@ def describe_features(frame: pd.DataFrame, data: DataConfig, model: ModelConfig)
 
 def to_lightgbm_frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     """Features as LightGBM sees them: float64 numerics, pandas categoricals with the
-    training domain (unseen values become missing, as in the ONNX graph)."""
+    training domain (unseen values become missing, as in the ONNX graph; category text
+    as :func:`mlx.data.text.category_text` writes it)."""
     import pandas as pd
 
     cols = {}
     for f in features:
         series = frame[f.name]
         if f.kind == CATEGORICAL:
-            as_str = series.astype("str").where(series.notna(), None)
+            as_str = category_text(series)
             known = as_str.where(as_str.isin(f.categories), None)  # unseen → missing
             cols[f.name] = pd.Categorical(known, categories=list(f.categories))
         else:
@@ -134,7 +136,7 @@ def to_onnx_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np
     for f in features:
         series = frame[f.name]
         if f.kind == CATEGORICAL:
-            values = series.astype("str").where(series.notna(), "").to_numpy(dtype=object)
+            values = category_text(series).fillna("").to_numpy(dtype=object)
             out[f.name] = values.reshape(-1, 1)
         else:
             out[f.name] = series.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)

@@ -200,7 +200,10 @@ def check_parity(
 
 
 def _row(series) -> dict[str, Any]:
+    """One probe row for the message: missing values (None, NaN, ``pd.NA``) as None."""
+    import pandas as pd
+
     return {
-        k: (None if v is None or v != v else (v.item() if hasattr(v, "item") else v))
+        k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
         for k, v in series.items()
     }
