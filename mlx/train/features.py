@@ -110,6 +110,33 @@ def describe_features(frame: pd.DataFrame, data: DataConfig, model: ModelConfig)
     return features
 
 
+# LightGBM refuses these in feature names ("Do not support special JSON characters")
+_JSON_SPECIAL = str.maketrans({c: "_" for c in '",:[]{}'})
+
+
+def lightgbm_names(features: list[Feature]) -> list[str]:
+    """Column names as LightGBM is given them: the feature's name with the characters
+    LightGBM refuses (``" , : [ ] { }``) as ``_``, made unique. The ONNX graph, the
+    metadata and serving keep the real names; only ``model.lgb.txt`` shows these."""
+    out: list[str] = []
+    taken = {f.name for f in features}
+    for f in features:
+        name = f.name.translate(_JSON_SPECIAL)
+        if name != f.name:
+            base, k = name, 2
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+        out.append(name)
+    return out
+
+
+def lightgbm_categorical(features: list[Feature]) -> list[str]:
+    """The categorical features' LightGBM names (see :func:`lightgbm_names`)."""
+    names = lightgbm_names(features)
+    return [n for n, f in zip(names, features, strict=True) if f.kind == CATEGORICAL]
+
+
 def to_lightgbm_frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     """Features as LightGBM sees them: float64 numerics, pandas categoricals with the
     training domain (unseen values become missing, as in the ONNX graph; category text
@@ -125,7 +152,9 @@ def to_lightgbm_frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFr
             cols[f.name] = pd.Categorical(known, categories=list(f.categories))
         else:
             cols[f.name] = pd.to_numeric(series, errors="coerce").astype("float64")
-    return pd.DataFrame(cols, index=frame.index)
+    out = pd.DataFrame(cols, index=frame.index)
+    out.columns = lightgbm_names(features)
+    return out
 
 
 def to_onnx_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:

@@ -142,7 +142,7 @@ def prepare(cfg: MlxConfig, data_path: Path, schema_text: str | None) -> TuneDat
         y_fit=y_fit,
         x_valid=feats.to_lightgbm_frame(valid_rows, features),
         y_valid=y_valid,
-        categorical=[f.name for f in features if f.kind == feats.CATEGORICAL],
+        categorical=feats.lightgbm_categorical(features),
         classes=classes,
         rows=len(frame),
     )

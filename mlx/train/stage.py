@@ -88,7 +88,7 @@ def run_train_stage(
     params, rounds = fit.effective_params(
         cfg.model.params, task, cfg.model.seed, len(classes or [])
     )
-    categorical = [f.name for f in features if f.kind == feats.CATEGORICAL]
+    categorical = feats.lightgbm_categorical(features)
 
     best_iteration = None
     if booster_factory is not None:
