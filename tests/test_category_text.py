@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlx.data.text import category_text
+from mlx.data.text import as_text, category_text
 from mlx.train.export import session
 from mlx.train.features import Feature, to_lightgbm_frame
 from tests.conftest import git
@@ -43,6 +43,21 @@ def _frame(n: int = 3000) -> pd.DataFrame:
     return pd.DataFrame({"code": code, "word": word, "count": count, "x": x, "y": y})
 
 
+def _parquet_project(root, frame: pd.DataFrame, cfg: dict):
+    """A project whose training data is ``frame`` as DVC-tracked data/train.parquet."""
+    from mlx.adapters import dvc
+
+    root = make_project(root, frame.head(5), cfg, commit=False)
+    (root / "data" / "train.csv").unlink()
+    (root / "data" / "train.csv.dvc").unlink()
+    frame.to_parquet(root / "data" / "train.parquet", index=False)
+    dvc.add(root, [root / "data" / "train.parquet"])
+    (root / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "parquet data")
+    return root
+
+
 def test_float_codes_and_empty_strings_train_and_serve_as_text(cli, tmp_path):
     """Parquet with a float code column (declared categorical), "" and None in a string
     column and a nullable Int64 column: parity passes, the categories are the codes' text,
@@ -53,16 +68,7 @@ def test_float_codes_and_empty_strings_train_and_serve_as_text(cli, tmp_path):
         "data": {"train": "data/train.parquet", "target": "y", "categorical": ["code", "word"]},
         "model": {"name": "m", "task": "binary", "params": {"num_iterations": 30}, "seed": 7},
     }
-    root = make_project(tmp_path / "p", frame.head(5), cfg, commit=False)
-    (root / "data" / "train.csv").unlink()
-    (root / "data" / "train.csv.dvc").unlink()
-    frame.to_parquet(root / "data" / "train.parquet", index=False)
-    from mlx.adapters import dvc
-
-    dvc.add(root, [root / "data" / "train.parquet"])
-    (root / "mlops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "parquet data")
+    root = _parquet_project(tmp_path / "p", frame, cfg)
 
     res = cli("train", "--json", cwd=root)
     assert res.exit_code == 0, res.output
@@ -95,3 +101,19 @@ def test_float_codes_and_empty_strings_train_and_serve_as_text(cli, tmp_path):
     assert np.array_equal(
         sess.run(["probabilities"], blank)[0], sess.run(["probabilities"], unknown)[0]
     )
+
+
+def test_validation_sees_empty_strings_as_values_the_model_sees_as_missing(cli, tmp_path):
+    """Validation checks the data as read ("" is a value an inferred schema lists);
+    only the model's view turns "" into missing."""
+    assert as_text(pd.Series(["a", "", None])).tolist()[:2] == ["a", ""]
+    frame = _frame(400)
+    cfg = {
+        "data": {"train": "data/train.parquet", "target": "y", "schema": "schema.yaml"},
+        "model": {"name": "m", "task": "binary", "params": {"num_iterations": 5}, "seed": 7},
+    }
+    root = _parquet_project(tmp_path / "p", frame.drop(columns=["code", "count"]), cfg)
+    assert (pd.read_parquet(root / "data" / "train.parquet")["word"] == "").sum() > 50
+    assert cli("validate", "--infer", cwd=root).exit_code == 0
+    res = cli("validate", cwd=root)
+    assert res.exit_code == 0, res.output

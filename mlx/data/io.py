@@ -32,7 +32,7 @@ def read_table(path: Path, string_columns: list[str] | tuple[str, ...] = ()) -> 
     import pandas as pd
 
     from mlx.adapters.dvc import require_data
-    from mlx.data.text import category_text
+    from mlx.data.text import as_text
 
     require_data(path)
     fmt = file_format(path)
@@ -42,8 +42,8 @@ def read_table(path: Path, string_columns: list[str] | tuple[str, ...] = ()) -> 
         else:
             frame = pd.read_parquet(path)
             for col in string_columns:  # as text, the way a CSV file read as text gives it
-                if col in frame.columns:
-                    frame[col] = category_text(frame[col])
+                if col in frame.columns and frame[col].dtype != "str":
+                    frame[col] = as_text(frame[col])
     except pd.errors.EmptyDataError:
         raise BadDataFile(f"{path} is empty: no header and no rows") from None
     except (OSError, ValueError) as exc:
