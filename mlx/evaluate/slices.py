@@ -29,6 +29,8 @@ def slice_metrics(
 ) -> dict[str, Any]:
     import pandas as pd
 
+    from mlx.data.text import as_text
+
     out: dict[str, Any] = {}
     for column in columns:
         if column not in test_frame.columns:
@@ -38,7 +40,7 @@ def slice_metrics(
         if pd.api.types.is_numeric_dtype(series) and series.nunique() > MAX_VALUES:
             keys = pd.qcut(series, 4, duplicates="drop").astype(str)
         else:
-            keys = series.astype(str).where(series.notna(), "<missing>")
+            keys = as_text(series).fillna("<missing>")  # 3.0 in a float column is "3"
         groups: dict[str, Any] = {}
         for key in sorted(keys.unique()):
             mask = (keys == key).to_numpy()
