@@ -96,6 +96,12 @@ def test_float_codes_and_empty_strings_train_and_serve_as_text(cli, tmp_path):
     native = booster.predict(to_lightgbm_frame(rows, features))
     # LightGBM is given the float codes and "" as missing (what the stage trained on)
     assert np.abs(onnx_p1 - native).max() <= 1e-5
+    # mlx serve --batch reads the Parquet file with arrow: the same categories
+    out = tmp_path / "scored.parquet"
+    res = cli("serve", "--batch", "data/train.parquet", "--output", str(out), "--json", cwd=root)
+    assert res.exit_code == 0, res.output
+    everything = booster.predict(to_lightgbm_frame(frame, features))
+    assert np.abs(pd.read_parquet(out)["_score"].to_numpy() - everything).max() <= 1e-5
     blank = dict(feed, word=np.full((200, 1), "", dtype=object))
     unknown = dict(feed, word=np.full((200, 1), "zzz", dtype=object))
     assert np.array_equal(
