@@ -59,6 +59,14 @@ def test_fast_paths_import_nothing_heavy(args, example_project):
     assert "click" not in loaded
 
 
+def test_validation_does_not_import_pandera_data_synthesis(example_project):
+    """hypothesis is installed here (schemathesis needs it); pandera would import it on
+    its first validation, 0.15-0.25 s that mlx never uses."""
+    loaded = _imported_modules("validate", cwd=example_project)
+    assert "pandera" in loaded and "pandas" in loaded  # the data was validated
+    assert "hypothesis" not in loaded
+
+
 def test_no_module_imports_click():
     for path in (ROOT / "mlx").rglob("*.py"):
         text = path.read_text()

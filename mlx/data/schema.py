@@ -31,6 +31,28 @@ MAX_INFERRED_CATEGORIES = 50
 RANGE_MARGIN = 0.1
 
 
+def skip_data_synthesis() -> None:
+    """Load pandera's data-synthesis module without hypothesis.
+
+    pandera's first validation imports its synthesis strategies, and those import
+    hypothesis whenever it is installed (beside schemathesis, say): 0.15–0.25 s of every
+    validating command. mlx validates and never synthesizes, so the module is loaded
+    with hypothesis unimportable for that one import. A process that already imported
+    hypothesis (a test run) keeps it as it is."""
+    import sys
+
+    if "hypothesis" in sys.modules or "pandera.strategies.pandas_strategies" in sys.modules:
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # import → ImportError
+    try:
+        import pandera.strategies.pandas_strategies  # noqa: F401
+    except ImportError:  # another pandera layout: it imports what it imports
+        pass
+    finally:
+        if "hypothesis" in sys.modules and sys.modules["hypothesis"] is None:
+            del sys.modules["hypothesis"]
+
+
 def string_columns(data: DataConfig) -> list[str]:
     """Columns to read as strings: declared category/string columns and the id."""
     cols = [name for name, spec in data.columns.items() if spec.type in STRING_TYPES]

@@ -55,6 +55,7 @@ def validate_frame(
 ) -> tuple[ValidationReport, pd.DataFrame]:
     """Check ``frame`` against the config's rules (and ``schema_text``, a pandera YAML
     document); returns the report and the frame as coerced by the schema."""
+    schema_mod.skip_data_synthesis()
     import pandera.pandas as pa
 
     try:
