@@ -89,7 +89,11 @@ def mixed_type_failures(frame: pd.DataFrame, skip: set[str]) -> list[Failure]:
         numeric_share = float(counts.to_numpy()[is_number].sum()) / len(present)
         if MOSTLY_NUMERIC <= numeric_share < 1.0:
             bad = present[pd.to_numeric(present, errors="coerce").isna()]
-            hint = f"{numeric_share:.1%} of its values are numbers; the rest are text"
+            hint = (
+                f"{numeric_share:.1%} of its values are numbers; the rest are text: if "
+                "they mean missing, leave those cells empty; if the column is a category, "
+                "list it under data.categorical"
+            )
             out.append(_sampled(name, "one type (mixed numbers and text)", bad, hint))
     return out
 

@@ -31,6 +31,7 @@ def test_a_string_in_a_float_column_fails_with_no_model(no_rules):
     assert data["checked_against"] is None
     (failure,) = data["failures"]
     assert failure["column"] == "x2" and failure["values"] == ["twelve"] and failure["rows"] == [17]
+    assert "leave those cells empty" in failure["hint"] and "data.categorical" in failure["hint"]
 
     # train refuses the same data instead of learning a categorical "x2"
     broken.to_csv(project / "data" / "train.csv", index=False)
