@@ -10,6 +10,7 @@ import json
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from mlx.data.text import as_text, category_text
@@ -21,8 +22,13 @@ from tests.helpers import make_project
 
 def test_category_text_conventions():
     assert category_text(pd.Series([10043.0, np.nan, 7.0])).tolist()[::2] == ["10043", "7"]
-    assert category_text(pd.Series([1.5, 2.0])).tolist() == ["1.5", "2.0"]  # not all whole
-    assert category_text(pd.Series([2.0**60, 1.0])).tolist() == [str(2.0**60), "1.0"]
+    assert category_text(pd.Series([1.5, 2.0])).tolist() == ["1.5", "2"]  # value by value
+    assert category_text(pd.Series([2.0**60, 1.0])).tolist() == [str(2.0**60), "1"]
+    # the text arrow gives (mlx serve --batch, mlx monitor read files with it)
+    floats = [1.5, 2.0, None, 1e20, 0.1, -3.0, 10043.0, 2.0**60]
+    arrow = pa.array(floats, type=pa.float64()).cast(pa.string()).to_pylist()
+    ours = category_text(pd.Series(floats, dtype="float64"))
+    assert [None if pd.isna(v) else v for v in ours] == arrow
     empty = category_text(pd.Series(["a", "", None, " "]))
     assert empty.isna().tolist() == [False, True, True, False]
     assert category_text(pd.Series(pd.array([3, None], dtype="Int64"))).tolist()[0] == "3"

@@ -24,16 +24,20 @@ _EXACT_INT = 2.0**53
 
 
 def as_text(column: pd.Series) -> pd.Series:
-    """``column`` as ``str`` values, whole floats as integers, NaN where null (an empty
-    string stays: this is the data as read, for validation)."""
+    """``column`` as ``str`` values, NaN where null; in a float column each whole value is
+    its integer's text (``2.0`` → ``"2"``, ``2.5`` stays), value by value as arrow writes
+    it. An empty string stays: this is the data as read, for validation."""
+    import numpy as np
     import pandas as pd
 
+    text = column.astype("str")
     if pd.api.types.is_float_dtype(column.dtype):
-        present = column.dropna()
-        if len(present) and bool((present == present.round()).all()):
-            if float(present.abs().max()) < _EXACT_INT:
-                column = column.astype("Int64")
-    return column.astype("str").where(column.notna())
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        whole = (values == np.round(values)) & (np.abs(values) < _EXACT_INT)  # NaN: False
+        if whole.any():
+            ints = np.where(whole, values, 0).astype(np.int64).astype("str")
+            text = text.mask(whole, pd.Series(ints, index=column.index))
+    return text.where(column.notna())
 
 
 def category_text(column: pd.Series) -> pd.Series:
