@@ -14,6 +14,7 @@ import pyarrow as pa
 import yaml
 
 from mlx.data.text import as_text, category_text
+from mlx.monitor.engine import category_counts
 from mlx.train.export import session
 from mlx.train.features import Feature, to_lightgbm_frame
 from tests.conftest import git
@@ -29,6 +30,9 @@ def test_category_text_conventions():
     arrow = pa.array(floats, type=pa.float64()).cast(pa.string()).to_pylist()
     ours = category_text(pd.Series(floats, dtype="float64"))
     assert [None if pd.isna(v) else v for v in ours] == arrow
+    # mlx monitor counts the current data's categories in the same text
+    counts, nulls = category_counts(pa.chunked_array([pa.array([1.5, 2.0, 2.0, None])]))
+    assert counts == {"1.5": 1, "2": 2} and nulls == 1
     empty = category_text(pd.Series(["a", "", None, " "]))
     assert empty.isna().tolist() == [False, True, True, False]
     assert category_text(pd.Series(pd.array([3, None], dtype="Int64"))).tolist()[0] == "3"

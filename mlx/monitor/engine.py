@@ -280,8 +280,8 @@ def category_counts(column: pa.ChunkedArray) -> tuple[dict[str, int], int]:
     kind = column.type
     if pa.types.is_null(kind):
         return {}, len(column)
-    if pa.types.is_floating(kind):
-        column = _whole_floats_as_ints(column)
+    if pa.types.is_floating(kind):  # arrow's text: 2.0 is "2", as mlx.data.text.as_text
+        column = column.cast(pa.string())
     vc = pc.value_counts(column)
     counts: dict[str, int] = {}
     for value, count in zip(
@@ -291,14 +291,3 @@ def category_counts(column: pa.ChunkedArray) -> tuple[dict[str, int], int]:
         counts[key] = counts.get(key, 0) + count
     nulls = counts.pop("", 0)
     return counts, nulls
-
-
-def _whole_floats_as_ints(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """1.0 read from a file means the category "1" (as the profile stores it)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    valid = pc.drop_null(column)
-    if len(valid) and pc.all(pc.equal(valid, pc.floor(valid))).as_py():
-        return column.cast(pa.int64())
-    return column
